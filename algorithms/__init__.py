@@ -1,0 +1,1 @@
+"""QGIS Processing algorithms of the Carbon Sink Toolbox (thin wrappers around ``core``)."""
