@@ -1,7 +1,7 @@
 """What every Carbon Sink Toolbox algorithm shares: parameters, feedback and cancel wiring, error mapping,
 sidecar ``.qml`` styles for class rasters, and table (feature sink) output.
 
-Algorithms import ``core`` inside :meth:`CarbonSinkAlgorithm.run` only, so the provider still loads when a Python
+Algorithms import ``core`` inside :meth:`CarbonSinkAlgorithm.run_algorithm` only, so the provider still loads when a Python
 dependency is missing; :meth:`canExecute` then says in plain words what to install.
 """
 
@@ -168,7 +168,7 @@ def write_qml(raster_path: str, scheme) -> str:
 
 class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
     """Base class: subclasses set ``ALG_ID``, ``DISPLAY_NAME``, ``GROUP``, ``HELP`` and implement
-    ``initAlgorithm`` and ``run(parameters, context, feedback: Feedback) -> dict``."""
+    ``initAlgorithm`` and ``run_algorithm(parameters, context, feedback: Feedback) -> dict``."""
 
     ALG_ID = ""
     DISPLAY_NAME = ""
@@ -392,7 +392,7 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
         return dest
 
-    def execute(self, parameters, context, feedback: Feedback, inputs, compute, specs, *, merge=None,
+    def run_engine(self, parameters, context, feedback: Feedback, inputs, compute, specs, *, merge=None,
                 scratch: int = 0, require_valid: str | None = None, what: str = ""):
         """Run ``compute`` over the aligned ``inputs`` into the outputs ``specs`` (an all-or-nothing transaction).
 
@@ -428,7 +428,7 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
         if not ok:
             raise QgsProcessingException(message)
         try:
-            return self.run(parameters, context, Feedback(feedback))
+            return self.run_algorithm(parameters, context, Feedback(feedback))
         except CarbonSinkError as exc:
             raise QgsProcessingException(str(exc)) from None
         except MemoryError:
@@ -436,7 +436,7 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
                 "Out of memory: lower the memory budget (advanced parameter MEMORY_MB) or the number of threads."
             ) from None
 
-    def run(self, parameters, context, feedback: Feedback) -> dict:
+    def run_algorithm(self, parameters, context, feedback: Feedback) -> dict:
         raise NotImplementedError
 
 

@@ -40,7 +40,7 @@ class ModisNppAlgorithm(CarbonSinkAlgorithm):
         )
         self.add_engine_parameters()
 
-    def run(self, parameters, context, feedback):
+    def run_algorithm(self, parameters, context, feedback):
         from ..core import modis
         from ..core.stack import resolve_years
         from ..core.writer import OutputSpec
@@ -63,7 +63,7 @@ class ModisNppAlgorithm(CarbonSinkAlgorithm):
                 arrays[OUTPUT_CODES] = modis.land_code_mode(dn)
             return arrays
 
-        done, _ = self.execute(parameters, context, feedback, [series], compute, specs, require_valid=OUTPUT,
+        done, _ = self.run_engine(parameters, context, feedback, [series], compute, specs, require_valid=OUTPUT,
                                what=f"{series.label()} (valid NPP digital numbers)")
         feedback.info(f"Decoded {len(years)} years of MODIS NPP ({years[0]}-{years[-1]}) into g C m-2 yr-1.")
         return {OUTPUT: done[OUTPUT], OUTPUT_CODES: done.get(OUTPUT_CODES)}

@@ -78,7 +78,7 @@ class NepAlgorithm(CarbonSinkAlgorithm):
                               "NEP (Tg C).")
         self.add_engine_parameters()
 
-    def run(self, parameters, context, feedback):
+    def run_algorithm(self, parameters, context, feedback):
         from ..core import area, nep
         from ..core.classes import classify_by_breaks, parse_breaks
         from ..core.engine import Result
@@ -123,7 +123,7 @@ class NepAlgorithm(CarbonSinkAlgorithm):
             partial = nep.nep_year_partials(values, block.area_m2()) if want_table else None
             return Result(arrays, partial)
 
-        done, partials = self.execute(parameters, context, feedback, [npp, rh], compute, specs,
+        done, partials = self.run_engine(parameters, context, feedback, [npp, rh], compute, specs,
                                       merge=nep.merge_partials, require_valid=OUTPUT,
                                       what=f"{npp.label()} and {rh.label()}")
         results = {OUTPUT: done[OUTPUT], OUTPUT_CLASSES: done.get(OUTPUT_CLASSES),

@@ -81,7 +81,7 @@ class RhGsmsrAlgorithm(CarbonSinkAlgorithm):
                                "Optional: annual soil respiration from GSMSR.", optional=True)
         self.add_engine_parameters()
 
-    def run(self, parameters, context, feedback):
+    def run_algorithm(self, parameters, context, feedback):
         from ..core import respiration as rs
         from ..core.errors import InputError
         from ..core.writer import OutputSpec
@@ -130,7 +130,7 @@ class RhGsmsrAlgorithm(CarbonSinkAlgorithm):
             rh, rs_annual, n_out = rs.gsmsr_rh(t, p, ds, years, conversion=conversion, **params)
             return Result({OUTPUT: rh, OUTPUT_RS: rs_annual}, partial=int(n_out))
 
-        done, n_out = self.execute(parameters, context, feedback, inputs, compute, specs, merge=operator.add,
+        done, n_out = self.run_engine(parameters, context, feedback, inputs, compute, specs, merge=operator.add,
                                    scratch=8 * temp.count * 3, require_valid=OUTPUT)
         if conversion == "shi" and n_out:
             feedback.warn(f"{n_out} monthly Rs values fell outside 0..600 g C m-2 month-1, the range where Shi's "

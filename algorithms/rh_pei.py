@@ -47,7 +47,7 @@ class RhPeiAlgorithm(CarbonSinkAlgorithm):
                                "Optional: monthly heterotrophic respiration (monthly mode only).", optional=True)
         self.add_engine_parameters()
 
-    def run(self, parameters, context, feedback):
+    def run_algorithm(self, parameters, context, feedback):
         from ..core import respiration as rs
         from ..core.writer import OutputSpec
 
@@ -84,7 +84,7 @@ class RhPeiAlgorithm(CarbonSinkAlgorithm):
             annual, per_month = rs.pei_rh_annual(t, p)
             return {OUTPUT: annual, OUTPUT_MONTHLY: per_month}
 
-        done, _ = self.execute(parameters, context, feedback, [temp, prec], compute, specs,
+        done, _ = self.run_engine(parameters, context, feedback, [temp, prec], compute, specs,
                                scratch=8 * temp.count * 2, require_valid=OUTPUT)
         feedback.info(f"Rh for {len(years)} years ({years[0]}-{years[-1]}).")
         return {OUTPUT: done[OUTPUT], OUTPUT_MONTHLY: done.get(OUTPUT_MONTHLY)}

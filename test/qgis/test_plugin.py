@@ -1,0 +1,97 @@
+"""The plugin as QGIS loads it: classFactory(None) + initProcessing(), the provider, its algorithms and their
+parameters; algorithms run in process through ``processing.run`` (the GUI's and the modeler's code path),
+cancelled runs and output styles."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+pytestmark = pytest.mark.qgis
+
+CATALOG = {"modis_npp", "rh_pei", "rh_gsmsr", "nep"}
+
+
+def write(path, array, descriptions=None):
+    with rasterio.open(path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
+                       count=array.shape[0], dtype="float32", transform=from_origin(10, 60, 0.5, 0.5),
+                       crs="EPSG:4326") as ds:
+        ds.write(array.astype("float32"))
+        for i, d in enumerate(descriptions or [], start=1):
+            ds.set_band_description(i, d)
+    return str(path)
+
+
+def test_provider_and_algorithms_registered(qgis_app):
+    from qgis.core import QgsApplication
+
+    provider = QgsApplication.processingRegistry().providerById("carbonsink")
+    assert provider is not None and provider.name() == "Carbon Sink Toolbox"
+    assert os.path.exists(provider.svgIconPath())
+    ids = {alg.name() for alg in provider.algorithms()}
+    assert CATALOG <= ids
+    for alg in provider.algorithms():
+        assert alg.groupId() in {"carbon_balance", "trend", "stability", "drivers", "capacity", "zones"}
+        assert "Reference" in alg.shortHelpString() or "References" in alg.shortHelpString()
+        for param in alg.parameterDefinitions():
+            assert param.help(), f"{alg.name()}: parameter {param.name()} has no help"
+        ok, message = alg.canExecute()
+        assert ok, message
+
+
+def test_advanced_parameters_are_flagged(qgis_app):
+    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+
+    alg = QgsApplication.processingRegistry().algorithmById("carbonsink:rh_gsmsr")
+    for name in ("R0", "M", "ALPHA", "BETA", "P0", "K", "MEMORY_MB", "THREADS"):
+        assert alg.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.FlagAdvanced
+
+
+def test_processing_run_in_process_and_styled_classes(qgis_app, tmp_path):
+    import processing
+    from qgis.core import QgsRasterLayer
+
+    rng = np.random.default_rng(11)
+    npp = write(tmp_path / "npp.tif", rng.uniform(0, 600, (3, 8, 9)), ["2000", "2001", "2002"])
+    rh = write(tmp_path / "rh.tif", rng.uniform(100, 400, (3, 8, 9)), ["2000", "2001", "2002"])
+    result = processing.run("carbonsink:nep", {
+        "NPP": [npp], "RH": [rh], "CLASS_PRESET": 2, "OUTPUT": str(tmp_path / "nep.tif"),
+        "OUTPUT_CLASSES": str(tmp_path / "classes.tif"), "OUTPUT_TABLE": "TEMPORARY_OUTPUT",
+    })
+    assert os.path.exists(result["OUTPUT"])
+    layer = QgsRasterLayer(result["OUTPUT_CLASSES"], "classes")
+    assert layer.isValid()
+    renderer = layer.renderer()
+    assert renderer.type() == "paletted"  # the sidecar .qml was applied when the layer was opened
+    labels = {c.value: c.label for c in renderer.classes()}
+    assert labels == {1: "Carbon source (NEP < 0)", 2: "Weak carbon sink (0 <= NEP < 50)",
+                      3: "Strong carbon sink (NEP >= 50)"}
+    table = result["OUTPUT_TABLE"]
+    if isinstance(table, str):
+        from qgis.core import QgsProcessingContext, QgsProcessingUtils
+
+        table = QgsProcessingUtils.mapLayerFromString(table, QgsProcessingContext())
+    assert table.featureCount() == 3
+    assert [f.name() for f in table.fields()][:3] == ["year", "mean_nep", "sink_area_km2"]
+
+
+def test_cancel_through_qgis_feedback_leaves_nothing(qgis_app, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    rng = np.random.default_rng(12)
+    months = [f"{y}-{m:02d}" for y in (2000, 2001) for m in range(1, 13)]
+    t = write(tmp_path / "t.tif", rng.normal(10, 5, (24, 300, 200)), months)
+    p = write(tmp_path / "p.tif", rng.gamma(2, 20, (24, 300, 200)), months)
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda value: feedback.cancel() if value > 0 else None)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        processing.run("carbonsink:rh_pei", {"TEMPERATURE": [t], "PRECIPITATION": [p], "MEMORY_MB": 16,
+                                             "THREADS": 1, "OUTPUT": str(out / "rh.tif")}, feedback=feedback)
+    assert os.listdir(out) == []
