@@ -1,8 +1,8 @@
 """What every Carbon Sink Toolbox algorithm shares: parameters, feedback and cancel wiring, error mapping,
 sidecar ``.qml`` styles for class rasters, and table (feature sink) output.
 
-Algorithms import ``core`` inside :meth:`CarbonSinkAlgorithm.run_algorithm` only, so the provider still loads when a Python
-dependency is missing; :meth:`canExecute` then says in plain words what to install.
+Algorithms import ``core`` inside :meth:`CarbonSinkAlgorithm.run_algorithm` only, so the provider still loads when
+a Python dependency is missing; :meth:`canExecute` then says in plain words what to install.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class Feedback:
     def cancelled(self) -> bool:
         return self.feedback.isCanceled()
 
-    def step(self, index: int, count: int) -> "Feedback":
+    def step(self, index: int, count: int) -> Feedback:
         """The sub-range for step ``index`` of ``count`` equal steps."""
         span = self.span / count
         return Feedback(self.feedback, self.start + index * span, span)
@@ -123,7 +123,7 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
             layer.triggerRepaint()
 
     @classmethod
-    def create(cls, qml_path: str) -> "StylePostProcessor":
+    def create(cls, qml_path: str) -> StylePostProcessor:
         processor = cls(qml_path)
         cls._keep.append(processor)
         return processor
@@ -132,7 +132,7 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
 def qml_for_classes(scheme, band: int = 1) -> str:
     """A QGIS style (paletted renderer) giving every class its label and color."""
     entries = "\n".join(
-        f"        <paletteEntry value={quoteattr(str(code))} color={quoteattr(color)} alpha=\"255\" "
+        f'        <paletteEntry value={quoteattr(str(code))} color={quoteattr(color)} alpha="255" '
         f"label={quoteattr(label)}/>"
         for code, label, color in zip(scheme.codes, scheme.labels, scheme.colors)
     )
@@ -239,8 +239,12 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
     def add_first_year(self):
         self.add(
             QgsProcessingParameterNumber(
-                FIRST_YEAR, tr("First year"), QgsProcessingParameterNumber.Integer, optional=True,
-                minValue=1000, maxValue=3000,
+                FIRST_YEAR,
+                tr("First year"),
+                QgsProcessingParameterNumber.Integer,
+                optional=True,
+                minValue=1000,
+                maxValue=3000,
             ),
             "The year of the first band. When empty, years are read from the band descriptions (e.g. '2000') or "
             "from 4-digit years in the file names (e.g. 'npp_2000.tif', MODIS 'A2000001'); if neither gives them "
@@ -263,16 +267,24 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
             help_text + " A table without geometry: save it as CSV, GeoPackage or any table format.",
         )
 
-    def add_enum(self, name: str, description: str, options: Sequence[str], default: int, help_text: str,
-                 advanced: bool = False):
-        self.add(QgsProcessingParameterEnum(name, tr(description), [tr(o) for o in options], defaultValue=default),
-                 help_text, advanced)
+    def add_enum(
+        self, name: str, description: str, options: Sequence[str], default: int, help_text: str, advanced: bool = False
+    ):
+        self.add(
+            QgsProcessingParameterEnum(name, tr(description), [tr(o) for o in options], defaultValue=default),
+            help_text,
+            advanced,
+        )
 
     def add_engine_parameters(self):
         self.add(
             QgsProcessingParameterNumber(
-                MEMORY_MB, tr("Memory budget (MB)"), QgsProcessingParameterNumber.Integer, defaultValue=256,
-                minValue=16, maxValue=1024 * 1024,
+                MEMORY_MB,
+                tr("Memory budget (MB)"),
+                QgsProcessingParameterNumber.Integer,
+                defaultValue=256,
+                minValue=16,
+                maxValue=1024 * 1024,
             ),
             "Memory for the blocks of data in flight at once, in megabytes. Larger blocks are slightly faster; "
             "the run never holds more than about this much raster data whatever the raster size.",
@@ -280,8 +292,12 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
         )
         self.add(
             QgsProcessingParameterNumber(
-                THREADS, tr("Worker threads (0 = all processors)"), QgsProcessingParameterNumber.Integer,
-                defaultValue=0, minValue=0, maxValue=256,
+                THREADS,
+                tr("Worker threads (0 = all processors)"),
+                QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+                maxValue=256,
             ),
             "How many blocks are processed at once. 0 uses one thread per processor. Results do not depend on it.",
             advanced=True,
@@ -289,9 +305,17 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
 
     # --- run helpers ------------------------------------------------------------------------------------------
     def layer_paths(self, parameters, name: str, context) -> list[str]:
-        layers = self.parameterAsLayerList(parameters, name, context)
+        """The files behind a raster (or multiple-raster) parameter, in the order given.
+
+        Plain file paths are used as they are: loading them as QGIS layers would make GDAL write statistics
+        (``.aux.xml``) next to the user's inputs. Layer ids and layer objects are resolved through QGIS.
+        """
+        value = parameters.get(name)
+        items = value if isinstance(value, (list, tuple)) else ([] if value in (None, "") else [value])
+        if items and all(isinstance(v, str) and os.path.isfile(v) for v in items):
+            return [os.path.abspath(v) for v in items]
         paths = []
-        for layer in layers:
+        for layer in self.parameterAsLayerList(parameters, name, context):
             if layer.providerType() != "gdal":
                 raise QgsProcessingException(
                     f"{name}: layer '{layer.name()}' is not a file raster (provider '{layer.providerType()}'); save "
@@ -375,8 +399,9 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
         if context.willLoadLayerOnCompletion(path):
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(StylePostProcessor.create(qml))
 
-    def write_table(self, parameters, name: str, context, columns: Sequence[tuple[str, str]],
-                    rows: Iterable[dict]) -> str | None:
+    def write_table(
+        self, parameters, name: str, context, columns: Sequence[tuple[str, str]], rows: Iterable[dict]
+    ) -> str | None:
         """Write ``rows`` (dicts) into the feature sink ``name`` with ``columns`` [(name, 'int'|'double'|'string')]."""
         fields = QgsFields()
         for col, kind in columns:
@@ -392,8 +417,20 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
         return dest
 
-    def run_engine(self, parameters, context, feedback: Feedback, inputs, compute, specs, *, merge=None,
-                scratch: int = 0, require_valid: str | None = None, what: str = ""):
+    def run_engine(
+        self,
+        parameters,
+        context,
+        feedback: Feedback,
+        inputs,
+        compute,
+        specs,
+        *,
+        merge=None,
+        scratch: int = 0,
+        require_valid: str | None = None,
+        what: str = "",
+    ):
         """Run ``compute`` over the aligned ``inputs`` into the outputs ``specs`` (an all-or-nothing transaction).
 
         ``require_valid`` names an output that must receive at least one valid value, else the run fails with a
@@ -408,12 +445,20 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
         with self.transaction(grid, parameters) as tx:
             for spec in specs:
                 tx.add(spec)
-            merged = run_blocks(inputs, compute, tx, merge=merge, scratch_bytes_per_pixel=scratch,
-                                **self.engine_options(parameters, context, feedback))
+            merged = run_blocks(
+                inputs,
+                compute,
+                tx,
+                merge=merge,
+                scratch_bytes_per_pixel=scratch,
+                **self.engine_options(parameters, context, feedback),
+            )
             if require_valid and require_valid in tx and tx.valid_count(require_valid) == 0:
                 names = what or ", ".join(s.label() for s in inputs)
-                raise InputError(f"No valid result: {names} hold(s) no valid data where it is needed (every pixel "
-                                 "is nodata). Check the inputs' nodata values and extents.")
+                raise InputError(
+                    f"No valid result: {names} hold(s) no valid data where it is needed (every pixel "
+                    "is nodata). Check the inputs' nodata values and extents."
+                )
             done = tx.commit()
         for spec in specs:
             if spec.scheme is not None and spec.path:

@@ -49,10 +49,21 @@ class ModisNppAlgorithm(CarbonSinkAlgorithm):
         years = resolve_years(series, self.first_year(parameters, context))
         codes_path = self.output_path(parameters, OUTPUT_CODES, context)
         specs = [
-            OutputSpec(OUTPUT, self.output_path(parameters, OUTPUT, context), [str(y) for y in years],
-                       units="g C m-2 yr-1", description="NPP decoded from MOD17A3HGF Npp_500m (DN x 0.1)"),
-            OutputSpec(OUTPUT_CODES, codes_path, ["MODIS land code"], dtype="int16", scheme=modis.land_code_scheme(),
-                       description="MODIS land code that masked the pixel most often (0 none)"),
+            OutputSpec(
+                OUTPUT,
+                self.output_path(parameters, OUTPUT, context),
+                [str(y) for y in years],
+                units="g C m-2 yr-1",
+                description="NPP decoded from MOD17A3HGF Npp_500m (DN x 0.1)",
+            ),
+            OutputSpec(
+                OUTPUT_CODES,
+                codes_path,
+                ["MODIS land code"],
+                dtype="int16",
+                scheme=modis.land_code_scheme(),
+                description="MODIS land code that masked the pixel most often (0 none)",
+            ),
         ]
 
         def compute(block):
@@ -63,7 +74,15 @@ class ModisNppAlgorithm(CarbonSinkAlgorithm):
                 arrays[OUTPUT_CODES] = modis.land_code_mode(dn)
             return arrays
 
-        done, _ = self.run_engine(parameters, context, feedback, [series], compute, specs, require_valid=OUTPUT,
-                               what=f"{series.label()} (valid NPP digital numbers)")
+        done, _ = self.run_engine(
+            parameters,
+            context,
+            feedback,
+            [series],
+            compute,
+            specs,
+            require_valid=OUTPUT,
+            what=f"{series.label()} (valid NPP digital numbers)",
+        )
         feedback.info(f"Decoded {len(years)} years of MODIS NPP ({years[0]}-{years[-1]}) into g C m-2 yr-1.")
         return {OUTPUT: done[OUTPUT], OUTPUT_CODES: done.get(OUTPUT_CODES)}

@@ -59,23 +59,39 @@ class NepAlgorithm(CarbonSinkAlgorithm):
         self.add_series(NPP, "Annual NPP (g C m-2 yr-1)", "Annual net primary productivity, decoded.")
         self.add_series(RH, "Annual Rh (g C m-2 yr-1)", "Annual heterotrophic respiration for the same years.")
         self.add_first_year()
-        self.add(QgsProcessingParameterString(CLASS_BREAKS, tr("Class breaks (g C m-2 yr-1)"), defaultValue="0"),
-                 "Comma-separated, increasing NEP breaks used when CLASS_PRESET is 'Breaks from CLASS_BREAKS'. "
-                 "'0' gives carbon source / carbon sink.")
-        self.add_enum(CLASS_PRESET, "Class preset", [label for label, _ in PRESETS], 0,
-                      "The class table of a paper, or your own breaks from CLASS_BREAKS.")
-        self.add(QgsProcessingParameterNumber(MIN_VALID, tr("Minimum valid years for the mean (0 = all)"),
-                                              QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
-                 "A pixel's multi-year mean is computed when it has at least this many valid years; 0 requires "
-                 "every year.", advanced=True)
+        self.add(
+            QgsProcessingParameterString(CLASS_BREAKS, tr("Class breaks (g C m-2 yr-1)"), defaultValue="0"),
+            "Comma-separated, increasing NEP breaks used when CLASS_PRESET is 'Breaks from CLASS_BREAKS'. "
+            "'0' gives carbon source / carbon sink.",
+        )
+        self.add_enum(
+            CLASS_PRESET,
+            "Class preset",
+            [label for label, _ in PRESETS],
+            0,
+            "The class table of a paper, or your own breaks from CLASS_BREAKS.",
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                MIN_VALID,
+                tr("Minimum valid years for the mean (0 = all)"),
+                QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+            ),
+            "A pixel's multi-year mean is computed when it has at least this many valid years; 0 requires every year.",
+            advanced=True,
+        )
         self.add_raster_output(OUTPUT, "NEP (g C m-2 yr-1)", "NEP, float32, one band per year, nodata NaN.")
-        self.add_raster_output(OUTPUT_CLASSES, "NEP classes", "Optional: sink/source classes per year, styled.",
-                               optional=True)
-        self.add_raster_output(OUTPUT_MEAN, "Mean NEP (g C m-2 yr-1)", "Optional: multi-year mean NEP.",
-                               optional=True)
-        self.add_table_output(OUTPUT_TABLE, "NEP per year",
-                              "Optional: per year area-weighted mean NEP, sink and source areas (km2, %) and total "
-                              "NEP (Tg C).")
+        self.add_raster_output(
+            OUTPUT_CLASSES, "NEP classes", "Optional: sink/source classes per year, styled.", optional=True
+        )
+        self.add_raster_output(OUTPUT_MEAN, "Mean NEP (g C m-2 yr-1)", "Optional: multi-year mean NEP.", optional=True)
+        self.add_table_output(
+            OUTPUT_TABLE,
+            "NEP per year",
+            "Optional: per year area-weighted mean NEP, sink and source areas (km2, %) and total NEP (Tg C).",
+        )
         self.add_engine_parameters()
 
     def run_algorithm(self, parameters, context, feedback):
@@ -103,12 +119,29 @@ class NepAlgorithm(CarbonSinkAlgorithm):
         mean_path = self.output_path(parameters, OUTPUT_MEAN, context)
         want_table = parameters.get(OUTPUT_TABLE) not in (None, "")
         specs = [
-            OutputSpec(OUTPUT, self.output_path(parameters, OUTPUT, context), band_names, units="g C m-2 yr-1",
-                       description="Net ecosystem productivity NEP = NPP - Rh (> 0 sink, < 0 source)"),
-            OutputSpec(OUTPUT_CLASSES, classes_path, band_names, dtype="int16", scheme=scheme,
-                       description="NEP classes", tags={"breaks": breaks}),
-            OutputSpec(OUTPUT_MEAN, mean_path, [f"mean {years[0]}-{years[-1]}"], units="g C m-2 yr-1",
-                       description=f"Mean NEP over years with at least {min_valid} valid years"),
+            OutputSpec(
+                OUTPUT,
+                self.output_path(parameters, OUTPUT, context),
+                band_names,
+                units="g C m-2 yr-1",
+                description="Net ecosystem productivity NEP = NPP - Rh (> 0 sink, < 0 source)",
+            ),
+            OutputSpec(
+                OUTPUT_CLASSES,
+                classes_path,
+                band_names,
+                dtype="int16",
+                scheme=scheme,
+                description="NEP classes",
+                tags={"breaks": breaks},
+            ),
+            OutputSpec(
+                OUTPUT_MEAN,
+                mean_path,
+                [f"mean {years[0]}-{years[-1]}"],
+                units="g C m-2 yr-1",
+                description=f"Mean NEP over years with at least {min_valid} valid years",
+            ),
         ]
 
         def compute(block):
@@ -123,11 +156,18 @@ class NepAlgorithm(CarbonSinkAlgorithm):
             partial = nep.nep_year_partials(values, block.area_m2()) if want_table else None
             return Result(arrays, partial)
 
-        done, partials = self.run_engine(parameters, context, feedback, [npp, rh], compute, specs,
-                                      merge=nep.merge_partials, require_valid=OUTPUT,
-                                      what=f"{npp.label()} and {rh.label()}")
-        results = {OUTPUT: done[OUTPUT], OUTPUT_CLASSES: done.get(OUTPUT_CLASSES),
-                   OUTPUT_MEAN: done.get(OUTPUT_MEAN)}
+        done, partials = self.run_engine(
+            parameters,
+            context,
+            feedback,
+            [npp, rh],
+            compute,
+            specs,
+            merge=nep.merge_partials,
+            require_valid=OUTPUT,
+            what=f"{npp.label()} and {rh.label()}",
+        )
+        results = {OUTPUT: done[OUTPUT], OUTPUT_CLASSES: done.get(OUTPUT_CLASSES), OUTPUT_MEAN: done.get(OUTPUT_MEAN)}
         if want_table:
             rows = nep.nep_year_table(partials, years)
             results[OUTPUT_TABLE] = self.write_table(parameters, OUTPUT_TABLE, context, TABLE_COLUMNS, rows)

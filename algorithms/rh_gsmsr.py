@@ -54,31 +54,58 @@ class RhGsmsrAlgorithm(CarbonSinkAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         from ..core.respiration import GSMSR_DEFAULTS
 
-        self.add_series(TEMPERATURE, "Monthly mean air temperature (deg C)",
-                        "Monthly mean air temperature in deg C, 12 bands per year, January first.")
-        self.add_series(PRECIPITATION, "Monthly precipitation (mm)",
-                        "Monthly precipitation totals in mm (converted to cm for GSMSR), the same months.")
-        self.add(QgsProcessingParameterRasterLayer(SOIL_CARBON, tr("Soil organic carbon density (kg C m-2)"),
-                                                   optional=True),
-                 "Soil organic carbon density of the top 20 cm in kg C m-2 (t/ha / 10), one band on the same grid. "
-                 "Leave empty to use the constant below.")
-        self.add(QgsProcessingParameterNumber(SOIL_CARBON_CONSTANT, tr("Constant soil carbon density (kg C m-2)"),
-                                              QgsProcessingParameterNumber.Double, optional=True, minValue=0,
-                                              maxValue=200),
-                 "Used when no soil carbon raster is given: one density for every pixel, kg C m-2 (top 20 cm).")
+        self.add_series(
+            TEMPERATURE,
+            "Monthly mean air temperature (deg C)",
+            "Monthly mean air temperature in deg C, 12 bands per year, January first.",
+        )
+        self.add_series(
+            PRECIPITATION,
+            "Monthly precipitation (mm)",
+            "Monthly precipitation totals in mm (converted to cm for GSMSR), the same months.",
+        )
+        self.add(
+            QgsProcessingParameterRasterLayer(SOIL_CARBON, tr("Soil organic carbon density (kg C m-2)"), optional=True),
+            "Soil organic carbon density of the top 20 cm in kg C m-2 (t/ha / 10), one band on the same grid. "
+            "Leave empty to use the constant below.",
+        )
+        self.add(
+            QgsProcessingParameterNumber(
+                SOIL_CARBON_CONSTANT,
+                tr("Constant soil carbon density (kg C m-2)"),
+                QgsProcessingParameterNumber.Double,
+                optional=True,
+                minValue=0,
+                maxValue=200,
+            ),
+            "Used when no soil carbon raster is given: one density for every pixel, kg C m-2 (top 20 cm).",
+        )
         self.add_first_year()
-        self.add_enum(CONVERSION, "Rs to Rh conversion", ["Bond-Lamberty et al. 2004 (annual Rs)",
-                                                          "Shi (monthly Rs)"], 0,
-                      "Bond-Lamberty: ln(Rh) = 1.22 + 0.73 ln(Rs) on annual totals. Shi: quadratic on monthly Rs.")
+        self.add_enum(
+            CONVERSION,
+            "Rs to Rh conversion",
+            ["Bond-Lamberty et al. 2004 (annual Rs)", "Shi (monthly Rs)"],
+            0,
+            "Bond-Lamberty: ln(Rh) = 1.22 + 0.73 ln(Rs) on annual totals. Shi: quadratic on monthly Rs.",
+        )
         for name, key, display in PARAMS:
-            self.add(QgsProcessingParameterNumber(name, tr(display),
-                                                  QgsProcessingParameterNumber.Double,
-                                                  defaultValue=GSMSR_DEFAULTS[key]),
-                     f"GSMSR parameter {name} (default {GSMSR_DEFAULTS[key]}, Yu et al. 2010). Seed 002 prints "
-                     "beta = -0.0006 (typo), P0 = 2.97, K = 5.66 (rounded).", advanced=True)
-        self.add_raster_output(OUTPUT, "Annual Rh (g C m-2 yr-1)", "Annual heterotrophic respiration, one band per year.")
-        self.add_raster_output(OUTPUT_RS, "Annual soil respiration Rs (g C m-2 yr-1)",
-                               "Optional: annual soil respiration from GSMSR.", optional=True)
+            self.add(
+                QgsProcessingParameterNumber(
+                    name, tr(display), QgsProcessingParameterNumber.Double, defaultValue=GSMSR_DEFAULTS[key]
+                ),
+                f"GSMSR parameter {name} (default {GSMSR_DEFAULTS[key]}, Yu et al. 2010). Seed 002 prints "
+                "beta = -0.0006 (typo), P0 = 2.97, K = 5.66 (rounded).",
+                advanced=True,
+            )
+        self.add_raster_output(
+            OUTPUT, "Annual Rh (g C m-2 yr-1)", "Annual heterotrophic respiration, one band per year."
+        )
+        self.add_raster_output(
+            OUTPUT_RS,
+            "Annual soil respiration Rs (g C m-2 yr-1)",
+            "Optional: annual soil respiration from GSMSR.",
+            optional=True,
+        )
         self.add_engine_parameters()
 
     def run_algorithm(self, parameters, context, feedback):
@@ -86,21 +113,24 @@ class RhGsmsrAlgorithm(CarbonSinkAlgorithm):
         from ..core.errors import InputError
         from ..core.writer import OutputSpec
 
-        (temp, prec), years = self.series_with_years(parameters, context, feedback, [TEMPERATURE, PRECIPITATION],
-                                                     monthly=True)
+        (temp, prec), years = self.series_with_years(
+            parameters, context, feedback, [TEMPERATURE, PRECIPITATION], monthly=True
+        )
         inputs = [temp, prec]
-        soil_layer = self.parameterAsRasterLayer(parameters, SOIL_CARBON, context)
+        soil_paths = self.layer_paths(parameters, SOIL_CARBON, context)
         constant = parameters.get(SOIL_CARBON_CONSTANT)
-        if soil_layer is not None:
+        if soil_paths:
             from ..core.stack import open_series
 
-            soil = open_series(SOIL_CARBON, [soil_layer.source()])
+            soil = open_series(SOIL_CARBON, soil_paths)
             if soil.count != 1:
                 raise InputError(f"{soil.label()} has {soil.count} bands: give one band of soil carbon density.")
             inputs.append(soil)
         elif constant in (None, ""):
-            raise InputError("Give SOIL_CARBON (a raster of soil organic carbon density, kg C m-2) or "
-                             "SOIL_CARBON_CONSTANT (one value for every pixel).")
+            raise InputError(
+                "Give SOIL_CARBON (a raster of soil organic carbon density, kg C m-2) or "
+                "SOIL_CARBON_CONSTANT (one value for every pixel)."
+            )
         else:
             constant = self.parameterAsDouble(parameters, SOIL_CARBON_CONSTANT, context)
             rs.check_soil_carbon(constant, SOIL_CARBON_CONSTANT)
@@ -108,12 +138,22 @@ class RhGsmsrAlgorithm(CarbonSinkAlgorithm):
         params = {key: self.parameterAsDouble(parameters, name, context) for name, key, _ in PARAMS}
         band_names = [str(y) for y in years]
         specs = [
-            OutputSpec(OUTPUT, self.output_path(parameters, OUTPUT, context), band_names, units="g C m-2 yr-1",
-                       description=f"Heterotrophic respiration, GSMSR Rs with {conversion} conversion",
-                       tags={"gsmsr_parameters": params}),
-            OutputSpec(OUTPUT_RS, self.output_path(parameters, OUTPUT_RS, context), band_names,
-                       units="g C m-2 yr-1", description="Soil respiration, GSMSR (Yu et al. 2010)",
-                       tags={"gsmsr_parameters": params}),
+            OutputSpec(
+                OUTPUT,
+                self.output_path(parameters, OUTPUT, context),
+                band_names,
+                units="g C m-2 yr-1",
+                description=f"Heterotrophic respiration, GSMSR Rs with {conversion} conversion",
+                tags={"gsmsr_parameters": params},
+            ),
+            OutputSpec(
+                OUTPUT_RS,
+                self.output_path(parameters, OUTPUT_RS, context),
+                band_names,
+                units="g C m-2 yr-1",
+                description="Soil respiration, GSMSR (Yu et al. 2010)",
+                tags={"gsmsr_parameters": params},
+            ),
         ]
 
         def compute(block):
@@ -130,10 +170,21 @@ class RhGsmsrAlgorithm(CarbonSinkAlgorithm):
             rh, rs_annual, n_out = rs.gsmsr_rh(t, p, ds, years, conversion=conversion, **params)
             return Result({OUTPUT: rh, OUTPUT_RS: rs_annual}, partial=int(n_out))
 
-        done, n_out = self.run_engine(parameters, context, feedback, inputs, compute, specs, merge=operator.add,
-                                   scratch=8 * temp.count * 3, require_valid=OUTPUT)
+        done, n_out = self.run_engine(
+            parameters,
+            context,
+            feedback,
+            inputs,
+            compute,
+            specs,
+            merge=operator.add,
+            scratch=8 * temp.count * 3,
+            require_valid=OUTPUT,
+        )
         if conversion == "shi" and n_out:
-            feedback.warn(f"{n_out} monthly Rs values fell outside 0..600 g C m-2 month-1, the range where Shi's "
-                          "relation is meaningful.")
+            feedback.warn(
+                f"{n_out} monthly Rs values fell outside 0..600 g C m-2 month-1, the range where Shi's "
+                "relation is meaningful."
+            )
         feedback.info(f"Rh for {len(years)} years ({years[0]}-{years[-1]}), conversion: {conversion}.")
         return {OUTPUT: done[OUTPUT], OUTPUT_RS: done.get(OUTPUT_RS)}

@@ -33,18 +33,36 @@ class RhPeiAlgorithm(CarbonSinkAlgorithm):
     HELP = HELP
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
-        self.add_series(TEMPERATURE, "Monthly mean air temperature (deg C)",
-                        "Monthly mean air temperature in deg C, 12 bands per year, January first.")
-        self.add_series(PRECIPITATION, "Monthly precipitation (mm)",
-                        "Monthly precipitation totals in mm, the same months as TEMPERATURE.")
+        self.add_series(
+            TEMPERATURE,
+            "Monthly mean air temperature (deg C)",
+            "Monthly mean air temperature in deg C, 12 bands per year, January first.",
+        )
+        self.add_series(
+            PRECIPITATION,
+            "Monthly precipitation (mm)",
+            "Monthly precipitation totals in mm, the same months as TEMPERATURE.",
+        )
         self.add_first_year()
-        self.add_enum(TIME_STEP, "Time step of the inputs", ["Monthly (default)", "Annual inputs (as in some papers)"],
-                      0, "Monthly: 12 bands per year, Rh summed over months (correct). Annual inputs: one band per "
-                      "year of annual mean T and annual total P, the formula applied once a year (about 8x lower; "
-                      "only to reproduce papers that did so).", advanced=True)
-        self.add_raster_output(OUTPUT, "Annual Rh (g C m-2 yr-1)", "Annual heterotrophic respiration, one band per year.")
-        self.add_raster_output(OUTPUT_MONTHLY, "Monthly Rh (g C m-2 month-1)",
-                               "Optional: monthly heterotrophic respiration (monthly mode only).", optional=True)
+        self.add_enum(
+            TIME_STEP,
+            "Time step of the inputs",
+            ["Monthly (default)", "Annual inputs (as in some papers)"],
+            0,
+            "Monthly: 12 bands per year, Rh summed over months (correct). Annual inputs: one band per "
+            "year of annual mean T and annual total P, the formula applied once a year (about 8x lower; "
+            "only to reproduce papers that did so).",
+            advanced=True,
+        )
+        self.add_raster_output(
+            OUTPUT, "Annual Rh (g C m-2 yr-1)", "Annual heterotrophic respiration, one band per year."
+        )
+        self.add_raster_output(
+            OUTPUT_MONTHLY,
+            "Monthly Rh (g C m-2 month-1)",
+            "Optional: monthly heterotrophic respiration (monthly mode only).",
+            optional=True,
+        )
         self.add_engine_parameters()
 
     def run_algorithm(self, parameters, context, feedback):
@@ -52,8 +70,9 @@ class RhPeiAlgorithm(CarbonSinkAlgorithm):
         from ..core.writer import OutputSpec
 
         monthly = self.parameterAsEnum(parameters, TIME_STEP, context) == 0
-        (temp, prec), years = self.series_with_years(parameters, context, feedback, [TEMPERATURE, PRECIPITATION],
-                                                     monthly=monthly)
+        (temp, prec), years = self.series_with_years(
+            parameters, context, feedback, [TEMPERATURE, PRECIPITATION], monthly=monthly
+        )
         monthly_path = self.output_path(parameters, OUTPUT_MONTHLY, context)
         if not monthly:
             feedback.warn(
@@ -67,12 +86,21 @@ class RhPeiAlgorithm(CarbonSinkAlgorithm):
                 monthly_path = ""
         months = [f"{y}-{m:02d}" for y in years for m in range(1, 13)]
         specs = [
-            OutputSpec(OUTPUT, self.output_path(parameters, OUTPUT, context), [str(y) for y in years],
-                       units="g C m-2 yr-1",
-                       description="Heterotrophic respiration, Pei et al. (2009), "
-                       + ("sum of monthly values" if monthly else "annual-input mode")),
-            OutputSpec(OUTPUT_MONTHLY, monthly_path, months, units="g C m-2 month-1",
-                       description="Monthly heterotrophic respiration, Pei et al. (2009)"),
+            OutputSpec(
+                OUTPUT,
+                self.output_path(parameters, OUTPUT, context),
+                [str(y) for y in years],
+                units="g C m-2 yr-1",
+                description="Heterotrophic respiration, Pei et al. (2009), "
+                + ("sum of monthly values" if monthly else "annual-input mode"),
+            ),
+            OutputSpec(
+                OUTPUT_MONTHLY,
+                monthly_path,
+                months,
+                units="g C m-2 month-1",
+                description="Monthly heterotrophic respiration, Pei et al. (2009)",
+            ),
         ]
 
         def compute(block):
@@ -84,7 +112,15 @@ class RhPeiAlgorithm(CarbonSinkAlgorithm):
             annual, per_month = rs.pei_rh_annual(t, p)
             return {OUTPUT: annual, OUTPUT_MONTHLY: per_month}
 
-        done, _ = self.run_engine(parameters, context, feedback, [temp, prec], compute, specs,
-                               scratch=8 * temp.count * 2, require_valid=OUTPUT)
+        done, _ = self.run_engine(
+            parameters,
+            context,
+            feedback,
+            [temp, prec],
+            compute,
+            specs,
+            scratch=8 * temp.count * 2,
+            require_valid=OUTPUT,
+        )
         feedback.info(f"Rh for {len(years)} years ({years[0]}-{years[-1]}).")
         return {OUTPUT: done[OUTPUT], OUTPUT_MONTHLY: done.get(OUTPUT_MONTHLY)}

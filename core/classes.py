@@ -87,7 +87,7 @@ def ramp(n: int, start: str = "#d7191c", end: str = "#1a9641", middle: str | Non
         k = min(int(math.floor(pos)), len(stops) - 2)
         frac = pos - k
         c = stops[k] * (1 - frac) + stops[k + 1] * frac
-        out.append("#%02x%02x%02x" % tuple(int(round(v)) for v in c))
+        out.append("#" + "".join(f"{int(round(v)):02x}" for v in c))
     return out
 
 

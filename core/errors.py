@@ -9,5 +9,5 @@ class InputError(CarbonSinkError, ValueError):
     """The input data or parameters are wrong; the message says what to fix."""
 
 
-class Cancelled(CarbonSinkError):
+class Cancelled(CarbonSinkError):  # noqa: N818 (a cancel is not an error of the user)
     """The user cancelled the run; partial outputs have been removed."""

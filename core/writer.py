@@ -50,8 +50,10 @@ class OutputSpec:
 
     def __post_init__(self) -> None:
         if self.nodata is None:
-            self.nodata = float("nan") if np.dtype(self.dtype).kind == "f" else (
-                self.scheme.nodata if self.scheme is not None else -128
+            self.nodata = (
+                float("nan")
+                if np.dtype(self.dtype).kind == "f"
+                else (self.scheme.nodata if self.scheme is not None else -128)
             )
 
     @property
@@ -87,7 +89,9 @@ class _Output:
             profile.update(tiled=True, blockxsize=TILE, blockysize=TILE)
         else:  # small rasters: one tile covering the raster (tile sizes must be multiples of 16)
             profile.update(
-                tiled=True, blockxsize=max(16, -(-grid.width // 16) * 16), blockysize=max(16, -(-grid.height // 16) * 16)
+                tiled=True,
+                blockxsize=max(16, -(-grid.width // 16) * 16),
+                blockysize=max(16, -(-grid.height // 16) * 16),
             )
         self.ds = rasterio.open(self.temp_path, "w", **profile)
         self.lock = threading.Lock()
@@ -207,7 +211,7 @@ class OutputTransaction:
         for out in self.outputs.values():
             out.discard()
 
-    def __enter__(self) -> "OutputTransaction":
+    def __enter__(self) -> OutputTransaction:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -20,6 +20,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/plugins" "$work/profile" "$out"
 ln -s "$here" "$work/plugins/carbon_sink_toolbox"
 export QT_QPA_PLATFORM=offscreen QGIS_CUSTOM_CONFIG_PATH="$work/profile" QGIS_PLUGINPATH="$work/plugins"
+# QGIS's embedded Python finds its home through the first python3 on PATH: make it Debian's one.
+export PATH="/usr/bin:/bin:$PATH"
 QP="$(command -v qgis_process.bin || command -v qgis_process)"
 "$QP" plugins enable carbon_sink_toolbox >/dev/null 2>&1
 

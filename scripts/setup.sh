@@ -43,4 +43,4 @@ if ! .venv/bin/python -c "import pymannkendall" 2>/dev/null || \
   .venv/bin/pip install -q --disable-pip-version-check -c .venv/constraints.txt -r requirements-test.txt
   cp requirements-test.txt .venv/requirements-test.installed
 fi
-echo "== ready: QGIS $(QT_QPA_PLATFORM=offscreen qgis_process.bin --version 2>/dev/null | sed -n 's/^QGIS version: *//p' | head -1)"
+echo "== ready: $(QT_QPA_PLATFORM=offscreen qgis_process.bin --version 2>/dev/null | grep -m1 '^QGIS' || true)"

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support import PLUGIN_NAME, ROOT
 
 if str(ROOT) not in sys.path:

@@ -28,8 +28,17 @@ def write(path, array, nodata=None, descriptions=None, transform=GEO, crs="EPSG:
     if array.ndim == 2:
         array = array[np.newaxis]
     with rasterio.open(
-        path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
-        dtype=dtype or array.dtype, nodata=nodata, transform=transform, crs=crs, **profile,
+        path,
+        "w",
+        driver="GTiff",
+        width=array.shape[2],
+        height=array.shape[1],
+        count=array.shape[0],
+        dtype=dtype or array.dtype,
+        nodata=nodata,
+        transform=transform,
+        crs=crs,
+        **profile,
     ) as ds:
         ds.write(array.astype(dtype or array.dtype))
         for i, d in enumerate(descriptions or [], start=1):
@@ -70,7 +79,7 @@ def test_reader_masks_nodata_and_nan(stack):
     full = np.full(data.shape, np.nan)
     windows = block_windows(series.grid, series.block_shape, 1000)
     for i, w in enumerate(windows):
-        full[:, w.row_off:w.row_off + w.height, w.col_off:w.col_off + w.width] = out[i]
+        full[:, w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width] = out[i]
     assert np.isnan(full[:, :5, :5]).all()
     assert np.isnan(full[2, 10, 10])
     ok = ~np.isnan(full)
@@ -80,8 +89,9 @@ def test_reader_masks_nodata_and_nan(stack):
 
 def _nep_like(block: Block):
     x = block.data["INPUT"]
-    return Result({"OUTPUT": x * 2.0 - 1.0, "MEAN": valid_mean(x, 2)},
-                  partial=np.nansum(x * block.area_m2(), axis=(1, 2)))
+    return Result(
+        {"OUTPUT": x * 2.0 - 1.0, "MEAN": valid_mean(x, 2)}, partial=np.nansum(x * block.area_m2(), axis=(1, 2))
+    )
 
 
 def _run(paths, out_dir, threads=1, max_pixels=None, name="out"):
@@ -131,8 +141,9 @@ def test_output_format(stack, tmp_path):
 
 def test_misaligned_inputs_are_refused_naming_the_file(tmp_path):
     a = open_series("NPP", [write(tmp_path / "npp.tif", np.zeros((2, 10, 10), "float32"))])
-    shifted = write(tmp_path / "rh_shifted.tif", np.zeros((2, 10, 10), "float32"),
-                    transform=from_origin(100.05, 45.0, 0.1, 0.1))
+    shifted = write(
+        tmp_path / "rh_shifted.tif", np.zeros((2, 10, 10), "float32"), transform=from_origin(100.05, 45.0, 0.1, 0.1)
+    )
     bigger = write(tmp_path / "rh_bigger.tif", np.zeros((2, 11, 10), "float32"))
     other_crs = write(tmp_path / "rh_utm.tif", np.zeros((2, 10, 10), "float32"), crs="EPSG:32647")
     for path, words in [(shifted, "origin or pixel size"), (bigger, "size is 10 x 11"), (other_crs, "EPSG:32647")]:
@@ -140,8 +151,13 @@ def test_misaligned_inputs_are_refused_naming_the_file(tmp_path):
             check_aligned([a, open_series("RH", [path])])
         assert words in str(err.value) and "Align" in str(err.value)
     with pytest.raises(InputError, match="rh_bigger"):  # within one list of files too
-        open_series("RH", [write(tmp_path / "rh_2000.tif", np.zeros((10, 10), "float32")),
-                           write(tmp_path / "rh_bigger_2001.tif", np.zeros((11, 10), "float32"))])
+        open_series(
+            "RH",
+            [
+                write(tmp_path / "rh_2000.tif", np.zeros((10, 10), "float32")),
+                write(tmp_path / "rh_bigger_2001.tif", np.zeros((11, 10), "float32")),
+            ],
+        )
 
 
 def test_mixed_list_is_refused(tmp_path):
@@ -165,8 +181,10 @@ def test_years(tmp_path):
     with pytest.raises(InputError, match="not strictly increasing"):
         resolve_years(unordered)
     months = np.zeros((24, 2, 2), "float32")
-    monthly = open_series("T", [write(tmp_path / "t.tif", months,
-                                      descriptions=[f"{y}-{m:02d}" for y in (2000, 2001) for m in range(1, 13)])])
+    monthly = open_series(
+        "T",
+        [write(tmp_path / "t.tif", months, descriptions=[f"{y}-{m:02d}" for y in (2000, 2001) for m in range(1, 13)])],
+    )
     assert list(resolve_years(monthly, monthly=True)) == [2000, 2001]
     with pytest.raises(InputError, match="not a multiple of 12"):
         resolve_years(open_series("T", [write(tmp_path / "t23.tif", months[:23])]), 2000, monthly=True)
@@ -196,8 +214,9 @@ def test_cancel_leaves_no_output_and_inputs_untouched(stack, tmp_path):
     with pytest.raises(Cancelled):
         with OutputTransaction(series.grid) as tx:
             tx.add(OutputSpec("OUTPUT", str(out_dir / "out.tif"), ["a"] * 6))
-            run_blocks([series], lambda b: {"OUTPUT": b.data["INPUT"]}, tx, max_pixels=300, threads=2,
-                       is_cancelled=cancelled)
+            run_blocks(
+                [series], lambda b: {"OUTPUT": b.data["INPUT"]}, tx, max_pixels=300, threads=2, is_cancelled=cancelled
+            )
             tx.commit()
     assert _no_leftovers(out_dir) == []
     assert digest(multi) == before
@@ -254,8 +273,11 @@ def test_memory_stays_bounded_on_a_stack_four_times_the_budget(tmp_path):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    height=st.integers(1, 700), width=st.integers(1, 700), bh=st.sampled_from([1, 16, 128, 256, 512]),
-    bw=st.sampled_from([16, 256, 512, 10_000]), max_pixels=st.integers(1, 300_000),
+    height=st.integers(1, 700),
+    width=st.integers(1, 700),
+    bh=st.sampled_from([1, 16, 128, 256, 512]),
+    bw=st.sampled_from([16, 256, 512, 10_000]),
+    max_pixels=st.integers(1, 300_000),
 )
 def test_windows_tile_the_grid_within_budget(height, width, bh, bw, max_pixels):
     grid = Grid(width, height, GEO, None)
@@ -264,7 +286,7 @@ def test_windows_tile_the_grid_within_budget(height, width, bh, bw, max_pixels):
     cover = np.zeros((height, width), int)
     for w in windows:
         assert w.width * w.height <= max(max_pixels, 1)
-        cover[w.row_off:w.row_off + w.height, w.col_off:w.col_off + w.width] += 1
+        cover[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width] += 1
     assert (cover == 1).all()
     if width * min(bh, height) <= max_pixels and height > 1:
         # full-width windows whose heights are whole input blocks (but the last)

@@ -10,10 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
 from support import PLUGIN_NAME, ROOT
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -57,9 +55,10 @@ def qgis_process(plugin_dir, tmp_path_factory):
         QT_QPA_PLATFORM="offscreen",
         QGIS_CUSTOM_CONFIG_PATH=str(tmp_path_factory.mktemp("qgis_process_config")),
         QGIS_PLUGINPATH=str(plugin_dir),
+        # QGIS's embedded Python finds its home through the first python3 on PATH: make it Debian's
+        PATH="/usr/bin:/bin:" + env.get("PATH", ""),
     )
-    enable = subprocess.run([QGIS_PROCESS, "plugins", "enable", PLUGIN_NAME], env=env, capture_output=True,
-                            text=True)
+    enable = subprocess.run([QGIS_PROCESS, "plugins", "enable", PLUGIN_NAME], env=env, capture_output=True, text=True)
     assert enable.returncode == 0, enable.stdout + enable.stderr
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -77,7 +76,7 @@ def qgis_process(plugin_dir, tmp_path_factory):
         proc = run(*args, check=check)
         if proc.returncode != 0:
             return proc
-        return json.loads(proc.stdout[proc.stdout.index("{"):])
+        return json.loads(proc.stdout[proc.stdout.index("{") :])
 
     run.alg = run_alg
     run.env = env

@@ -17,9 +17,17 @@ CATALOG = {"modis_npp", "rh_pei", "rh_gsmsr", "nep"}
 
 
 def write(path, array, descriptions=None):
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
-                       count=array.shape[0], dtype="float32", transform=from_origin(10, 60, 0.5, 0.5),
-                       crs="EPSG:4326") as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=array.shape[2],
+        height=array.shape[1],
+        count=array.shape[0],
+        dtype="float32",
+        transform=from_origin(10, 60, 0.5, 0.5),
+        crs="EPSG:4326",
+    ) as ds:
         ds.write(array.astype("float32"))
         for i, d in enumerate(descriptions or [], start=1):
             ds.set_band_description(i, d)
@@ -58,18 +66,28 @@ def test_processing_run_in_process_and_styled_classes(qgis_app, tmp_path):
     rng = np.random.default_rng(11)
     npp = write(tmp_path / "npp.tif", rng.uniform(0, 600, (3, 8, 9)), ["2000", "2001", "2002"])
     rh = write(tmp_path / "rh.tif", rng.uniform(100, 400, (3, 8, 9)), ["2000", "2001", "2002"])
-    result = processing.run("carbonsink:nep", {
-        "NPP": [npp], "RH": [rh], "CLASS_PRESET": 2, "OUTPUT": str(tmp_path / "nep.tif"),
-        "OUTPUT_CLASSES": str(tmp_path / "classes.tif"), "OUTPUT_TABLE": "TEMPORARY_OUTPUT",
-    })
+    result = processing.run(
+        "carbonsink:nep",
+        {
+            "NPP": [npp],
+            "RH": [rh],
+            "CLASS_PRESET": 2,
+            "OUTPUT": str(tmp_path / "nep.tif"),
+            "OUTPUT_CLASSES": str(tmp_path / "classes.tif"),
+            "OUTPUT_TABLE": "TEMPORARY_OUTPUT",
+        },
+    )
     assert os.path.exists(result["OUTPUT"])
     layer = QgsRasterLayer(result["OUTPUT_CLASSES"], "classes")
     assert layer.isValid()
     renderer = layer.renderer()
     assert renderer.type() == "paletted"  # the sidecar .qml was applied when the layer was opened
     labels = {c.value: c.label for c in renderer.classes()}
-    assert labels == {1: "Carbon source (NEP < 0)", 2: "Weak carbon sink (0 <= NEP < 50)",
-                      3: "Strong carbon sink (NEP >= 50)"}
+    assert labels == {
+        1: "Carbon source (NEP < 0)",
+        2: "Weak carbon sink (0 <= NEP < 50)",
+        3: "Strong carbon sink (NEP >= 50)",
+    }
     table = result["OUTPUT_TABLE"]
     if isinstance(table, str):
         from qgis.core import QgsProcessingContext, QgsProcessingUtils
@@ -92,6 +110,9 @@ def test_cancel_through_qgis_feedback_leaves_nothing(qgis_app, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(QgsProcessingException, match="Cancelled"):
-        processing.run("carbonsink:rh_pei", {"TEMPERATURE": [t], "PRECIPITATION": [p], "MEMORY_MB": 16,
-                                             "THREADS": 1, "OUTPUT": str(out / "rh.tif")}, feedback=feedback)
+        processing.run(
+            "carbonsink:rh_pei",
+            {"TEMPERATURE": [t], "PRECIPITATION": [p], "MEMORY_MB": 16, "THREADS": 1, "OUTPUT": str(out / "rh.tif")},
+            feedback=feedback,
+        )
     assert os.listdir(out) == []
