@@ -6,7 +6,6 @@ data. Units: g C m-2 yr-1 per pixel and year; areas in m2 (per pixel, from :mod:
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -79,7 +78,7 @@ def _check_breaks(breaks: Sequence[float]) -> list[float]:
         raise InputError("CLASS_BREAKS is empty: give one or more class breaks, e.g. '0' or '0, 200, 400'")
     if any(not math.isfinite(v) for v in values):
         raise InputError(f"CLASS_BREAKS {values} contains a non-finite value")
-    if any(b <= a for a, b in itertools.pairwise(values)):
+    if any(b <= a for a, b in zip(values, values[1:])):
         raise InputError(f"CLASS_BREAKS {values} must be strictly increasing, e.g. '0, 200, 400'")
     return values
 
@@ -130,7 +129,7 @@ def nep_class_scheme(breaks: Sequence[float] | None, preset: str | None = None) 
         values = _check_breaks(breaks)
         labels = interval_labels(values, NEP_UNIT)
     edges = [-math.inf] + values + [math.inf]
-    bounds = list(itertools.pairwise(edges))
+    bounds = list(zip(edges, edges[1:]))
     if preset is None:
         for i, (lo, hi) in enumerate(bounds):
             if hi <= 0.0:

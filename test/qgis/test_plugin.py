@@ -116,3 +116,54 @@ def test_cancel_through_qgis_feedback_leaves_nothing(qgis_app, tmp_path):
             feedback=feedback,
         )
     assert os.listdir(out) == []
+
+
+def test_chained_in_the_graphical_modeler(qgis_app, tmp_path):
+    """rh_pei's output feeds nep's RH (a multiple-raster parameter) inside a model, as the modeler builds it."""
+    import processing
+    from qgis.core import (
+        QgsProcessing,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterMultipleLayers,
+    )
+
+    rng = np.random.default_rng(5)
+    months = [f"{y}-{m:02d}" for y in (2000, 2001) for m in range(1, 13)]
+    t = write(tmp_path / "t.tif", rng.normal(8, 6, (24, 6, 7)), months)
+    p = write(tmp_path / "p.tif", rng.gamma(2, 20, (24, 6, 7)), months)
+    npp = write(tmp_path / "npp.tif", rng.uniform(100, 700, (2, 6, 7)), ["2000", "2001"])
+
+    model = QgsProcessingModelAlgorithm("carbon balance", "tests")
+    for name in ("T", "P", "NPP"):
+        model.addModelParameter(
+            QgsProcessingParameterMultipleLayers(name, name, QgsProcessing.TypeRaster),
+            QgsProcessingModelParameter(name),
+        )
+    rh = QgsProcessingModelChildAlgorithm("carbonsink:rh_pei")
+    rh.setChildId("rh")
+    rh.addParameterSources("TEMPERATURE", [QgsProcessingModelChildParameterSource.fromModelParameter("T")])
+    rh.addParameterSources("PRECIPITATION", [QgsProcessingModelChildParameterSource.fromModelParameter("P")])
+    model.addChildAlgorithm(rh)
+    nep = QgsProcessingModelChildAlgorithm("carbonsink:nep")
+    nep.setChildId("nep")
+    nep.addParameterSources("NPP", [QgsProcessingModelChildParameterSource.fromModelParameter("NPP")])
+    nep.addParameterSources("RH", [QgsProcessingModelChildParameterSource.fromChildOutput("rh", "OUTPUT")])
+    out = QgsProcessingModelOutput("nep_out")
+    out.setChildOutputName("OUTPUT")
+    out.setChildId("nep")
+    nep.setModelOutputs({"nep_out": out})
+    model.addChildAlgorithm(nep)
+    model.updateDestinationParameters()
+    assert "nep:nep_out" in [d.name() for d in model.destinationParameterDefinitions()]
+
+    result = processing.run(model, {"T": [t], "P": [p], "NPP": [npp], "nep:nep_out": str(tmp_path / "nep.tif")})
+    with rasterio.open(result["nep:nep_out"]) as ds:
+        nep_values = ds.read()
+    with rasterio.open(t) as a, rasterio.open(p) as b, rasterio.open(npp) as c:
+        tv, pv, nv = a.read().astype(float), b.read().astype(float), c.read().astype(float)
+    rh_ref = (0.22 * (np.exp(0.0912 * tv) + np.log(0.3145 * pv + 1)) * 30 * 0.465).reshape(2, 12, 6, 7).sum(1)
+    np.testing.assert_allclose(nep_values, (nv - rh_ref).astype("float32"), rtol=1e-5, atol=1e-3)
