@@ -59,6 +59,8 @@ INSTALL_HINT = (
     "'python -m pip install {pip}'; on macOS run QGIS's own python3 with '-m pip install {pip}'. Then restart QGIS."
 )
 
+CLASS_AREA_COLUMNS = [("class", "int"), ("label", "string"), ("area_km2", "double"), ("share_pct", "double")]
+
 MEMORY_MB = "MEMORY_MB"
 THREADS = "THREADS"
 FIRST_YEAR = "FIRST_YEAR"
@@ -464,6 +466,63 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
             if spec.scheme is not None and spec.path:
                 self.style_class_output(spec.path, spec.scheme, context)
         return done, merged
+
+    def add_zone_parameters(self, zones: str = "ZONES", field: str = "ZONE_FIELD", optional: bool = True):
+        """Polygon zones (e.g. provinces, land-cover regions) and the field that names them."""
+        from qgis.core import QgsProcessingParameterFeatureSource, QgsProcessingParameterField
+
+        self.add(QgsProcessingParameterFeatureSource(zones, tr("Zones (polygons)"), [QgsProcessing.TypeVectorPolygon],
+                                                     optional=optional),
+                 "Polygons defining zones (provinces, regions, ...). A pixel belongs to a zone when its centre lies "
+                 "inside the polygon (polygons are rasterized on the data grid); features sharing a name form one "
+                 "zone. Reprojected to the raster's CRS on the fly.")
+        self.add(QgsProcessingParameterField(field, tr("Zone name field"), parentLayerParameterName=zones,
+                                             optional=True),
+                 "The attribute naming each zone; empty uses the feature id.")
+
+    def zone_geometries(self, parameters, context, grid, zones: str = "ZONES", field: str = "ZONE_FIELD"):
+        """The zones as ``(names, GeoJSON geometries in the raster's CRS)``, one merged geometry per name, in the
+        order names first appear; ``([], [])`` when no zone layer is given."""
+        import json
+
+        from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsGeometry
+
+        source = self.parameterAsSource(parameters, zones, context)
+        if source is None:
+            return [], []
+        field_name = self.parameterAsString(parameters, field, context)
+        raster_crs = QgsCoordinateReferenceSystem.fromWkt(grid.crs.to_wkt()) if grid.crs else source.sourceCrs()
+        transform = QgsCoordinateTransform(source.sourceCrs(), raster_crs, context.transformContext())
+        groups: dict[str, list] = {}
+        for feature in source.getFeatures():
+            geometry = feature.geometry()
+            if geometry is None or geometry.isEmpty():
+                continue
+            name = str(feature[field_name]) if field_name else str(feature.id())
+            geometry = QgsGeometry(geometry)
+            geometry.transform(transform)
+            groups.setdefault(name, []).append(geometry)
+        if not groups:
+            from ..core.errors import InputError
+
+            raise InputError(f"{zones} has no polygon with a geometry.")
+        names = list(groups)
+        geometries = [json.loads(QgsGeometry.collectGeometry(groups[n]).asJson()) for n in names]
+        return names, geometries
+
+    def report_class_areas(self, parameters, name: str | None, context, feedback: Feedback, areas_m2, scheme,
+                           what: str) -> str | None:
+        """Log the area and share of every class (what users otherwise count by hand) and, when the table output
+        ``name`` is requested, write the rows ``class, label, area_km2, share_pct`` there."""
+        from ..core.classes import class_area_rows
+
+        rows = class_area_rows(areas_m2, scheme)
+        feedback.info(f"Area of each class of {what} (share of the classified area):")
+        for row in rows:
+            feedback.info(f"  {row['class']:>3}  {row['label']}: {row['area_km2']:,.1f} km2 ({row['share_pct']:.2f}%)")
+        if name and parameters.get(name) not in (None, ""):
+            return self.write_table(parameters, name, context, CLASS_AREA_COLUMNS, rows)
+        return None
 
     # --- the run ---------------------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)

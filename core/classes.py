@@ -135,3 +135,31 @@ def interval_labels(breaks: Sequence[float], unit: str = "") -> list[str]:
     labels += [f"{_fmt(a)} - {_fmt(b)}{u}" for a, b in zip(breaks, breaks[1:])]
     labels.append(f">= {_fmt(breaks[-1])}{u}")
     return labels
+
+
+def class_areas(codes: np.ndarray, area_m2: np.ndarray, scheme: ClassScheme) -> np.ndarray:
+    """Area (m2) of every class of ``scheme`` in a block of class codes ``(..., rows, cols)``.
+
+    ``area_m2`` broadcasts to ``(rows, cols)`` (per-row areas from :func:`core.area.pixel_area_m2`). Returns
+    float64 of shape ``(len(scheme.codes),)``; codes outside the scheme (and nodata) are not counted. Sum the
+    results of several blocks to get a raster's class areas.
+    """
+    codes = np.asarray(codes)
+    area = np.broadcast_to(np.asarray(area_m2, dtype=np.float64), codes.shape[-2:])
+    area = np.broadcast_to(area, codes.shape)
+    return np.array([area[codes == c].sum() for c in scheme.codes], dtype=np.float64)
+
+
+def class_area_rows(areas_m2: np.ndarray, scheme: ClassScheme) -> list[dict]:
+    """Rows ``class, label, area_km2, share_pct`` (share of the classified area) from :func:`class_areas`."""
+    areas = np.asarray(areas_m2, dtype=np.float64)
+    total = float(areas.sum())
+    return [
+        {
+            "class": int(code),
+            "label": label,
+            "area_km2": float(a) / 1e6,
+            "share_pct": 100.0 * float(a) / total if total > 0 else float("nan"),
+        }
+        for code, label, a in zip(scheme.codes, scheme.labels, areas)
+    ]

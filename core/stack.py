@@ -60,6 +60,7 @@ class TimeSeries:
     block_shape: tuple[int, int]
     dtype: str
     warnings: list[str] = field(default_factory=list)
+    units: str = ""
 
     @property
     def count(self) -> int:
@@ -116,6 +117,7 @@ def open_series(name: str, paths: Sequence[str]) -> TimeSeries:
                         ds.block_shapes[0],
                         ds.dtypes[0],
                         (tuple(ds.scales), tuple(ds.offsets)),
+                        ds.tags().get("UNITS", "") or (ds.units[0] if ds.units and ds.units[0] else ""),
                     )
                 )
         except rasterio.errors.RasterioIOError as exc:
@@ -130,7 +132,7 @@ def open_series(name: str, paths: Sequence[str]) -> TimeSeries:
             )
     sources: list[Source] = []
     warnings: list[str] = []
-    for p, _grid, count, nodatas, descriptions, _bs, dtype, (scales, offsets) in infos:
+    for p, _grid, count, nodatas, descriptions, _bs, dtype, (scales, offsets), _units in infos:
         for b in range(count):
             sources.append(Source(p, b + 1, _nodata_as_stored(nodatas[b], dtype), descriptions[b] or ""))
         if any(s != 1 for s in scales) or any(o != 0 for o in offsets):
@@ -138,7 +140,7 @@ def open_series(name: str, paths: Sequence[str]) -> TimeSeries:
                 f"{name}: '{os.path.basename(p)}' declares a scale/offset; the toolbox reads the stored values "
                 "as they are (decode MODIS NPP with modis_npp, rescale other data before use)."
             )
-    series = TimeSeries(name, paths, sources, infos[0][1], tuple(infos[0][5]), infos[0][6], warnings)
+    series = TimeSeries(name, paths, sources, infos[0][1], tuple(infos[0][5]), infos[0][6], warnings, infos[0][8])
     for p, grid, *_ in infos[1:]:
         _compare_grid(series.grid, grid, f"{name} file '{os.path.basename(p)}'", f"{name}'s first file")
     return series

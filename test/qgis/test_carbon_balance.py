@@ -363,3 +363,45 @@ def test_bad_inputs_are_refused_with_a_fix(qgis_process, climate, carbon, tmp_pa
     )
     assert not os.path.exists(tmp_path / "x.tif")
     assert not [f for f in os.listdir(tmp_path) if ".part" in f]
+
+
+# ---------------------------------------------------------------------------------------------- sample data
+def test_qgis_process_lists_the_algorithms(qgis_process):
+    listing = qgis_process("list").stdout
+    for alg in ("modis_npp", "rh_pei", "rh_gsmsr", "nep"):
+        assert f"carbonsink:{alg}" in listing
+    help_text = qgis_process("help", "carbonsink:rh_pei").stdout
+    assert "0.0912" in help_text and "g C m-2 month-1" in help_text
+
+
+def test_carbon_balance_chain_on_the_sample_data(qgis_process, sample_data, tmp_path):
+    from support import planted, planted_box
+
+    files = sorted(str(p) for p in (sample_data / "npp_modis").glob("MOD17A3HGF.A*.tif"))
+    qgis_process.alg("modis_npp", {"INPUT": files, "OUTPUT": tmp_path / "npp.tif",
+                                   "OUTPUT_CODES": tmp_path / "codes.tif"})
+    qgis_process.alg("rh_pei", {"TEMPERATURE": sample_data / "temperature_monthly.tif",
+                                "PRECIPITATION": sample_data / "precipitation_monthly.tif",
+                                "OUTPUT": tmp_path / "rh.tif"})
+    qgis_process.alg("rh_gsmsr", {"TEMPERATURE": sample_data / "temperature_monthly.tif",
+                                  "PRECIPITATION": sample_data / "precipitation_monthly.tif",
+                                  "SOIL_CARBON": sample_data / "soil_carbon.tif", "OUTPUT": tmp_path / "rh_g.tif"})
+    qgis_process.alg("nep", {"NPP": tmp_path / "npp.tif", "RH": tmp_path / "rh.tif", "CLASS_PRESET": 1,
+                             "OUTPUT": tmp_path / "nep.tif", "OUTPUT_CLASSES": tmp_path / "classes.tif",
+                             "OUTPUT_TABLE": tmp_path / "table.csv"})
+    npp, descriptions, _, _ = read(tmp_path / "npp.tif")
+    assert descriptions[0] == "2000" and descriptions[-1] == "2023"
+    codes = read(tmp_path / "codes.tif")[0][0]
+    assert {32762, 32765, 32766} <= set(np.unique(codes).astype(int))
+    nep = read(tmp_path / "nep.tif")[0]
+    classes = read(tmp_path / "classes.tif")[0]
+    desert = planted_box(sample_data, "desert_edge")
+    assert (nep[(slice(None), *desert)] < 0).all()  # the planted carbon source
+    assert (classes[(slice(None), *desert)] == 1).all()
+    greening = planted_box(sample_data, "greening")
+    assert (nep[(slice(None), *greening)] > 0).mean() > 0.99
+    assert planted(sample_data, "desert_edge")["expected"]["nep_sign"] == -1
+    rows = list(csv.DictReader(open(tmp_path / "table.csv")))
+    assert len(rows) == 24 and all(0 < float(r["source_pct"]) < 50 for r in rows)
+    rh_g = read(tmp_path / "rh_g.tif")[0]
+    assert np.nanmin(rh_g) > 0 and np.nanmax(rh_g) < 2000
