@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 
 from qgis.core import Qgis, QgsMessageLog, QgsProcessingProvider
@@ -16,6 +17,17 @@ ALGORITHMS = [
     ("rh_pei", "RhPeiAlgorithm"),
     ("rh_gsmsr", "RhGsmsrAlgorithm"),
     ("nep", "NepAlgorithm"),
+    ("trend_sen_mk", "TrendSenMkAlgorithm"),
+    ("trend_ols", "TrendOlsAlgorithm"),
+    ("cv", "CvAlgorithm"),
+    ("hurst", "HurstAlgorithm"),
+    ("partial_correlation", "PartialCorrelationAlgorithm"),
+    ("attribution", "AttributionAlgorithm"),
+    ("cscc", "CsccAlgorithm"),
+    ("resilience", "ResilienceAlgorithm"),
+    ("zonal_statistics", "ZonalStatisticsAlgorithm"),
+    ("class_area", "ClassAreaAlgorithm"),
+    ("transition_matrix", "TransitionMatrixAlgorithm"),
 ]
 
 
@@ -55,6 +67,8 @@ class CarbonSinkProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS's name)
         for module_name, class_name in ALGORITHMS:
+            if importlib.util.find_spec(f"{__package__}.{module_name}") is None:
+                continue  # not written yet
             try:
                 module = importlib.import_module(f".{module_name}", __package__)
                 self.addAlgorithm(getattr(module, class_name)())
