@@ -16,7 +16,7 @@ DEBIAN_PACKAGES=(
   qgis python3-qgis qgis-providers
   python3-numpy python3-scipy python3-rasterio python3-gdal python3-matplotlib
   python3-pytest python3-hypothesis python3-venv python3-pip
-  xvfb xauth
+  xvfb xauth chromium
 )
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
