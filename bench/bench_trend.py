@@ -151,6 +151,8 @@ def bench_years(n_times: int, args: argparse.Namespace) -> None:
 
     pmk_w, pmk_c = time_per_million("pymannkendall.original_test loop (sample)", run_ref, args.sample)
     print(f"  ratio (pymannkendall / core): {pmk_w / core_w:7.1f}x wall   {pmk_c / core_c:7.1f}x CPU")
+    if not args.no_algorithm:
+        whole_algorithm(n_times, args.size, pmk_w)
     print(f"  core per pixel: {core_c:.2f} us CPU; pymannkendall per pixel: {pmk_c:.1f} us CPU")
 
     ours = trend.mann_kendall(sample, years=None)  # pymannkendall's time axis: positions 0..T-1
@@ -175,6 +177,38 @@ def bench_years(n_times: int, args: argparse.Namespace) -> None:
         )
 
 
+def whole_algorithm(n_times: int, size: int, pmk_wall: float) -> None:
+    """trend_sen_mk through qgis_process (reading, engine blocks, threads, writing 4 GeoTIFFs + legend)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from common import make_stack, qgis_env, run_qgis
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_trend_"))
+    env, work = qgis_env()
+    try:
+        stack = folder / "nep.tif"
+        make_stack(stack, size, n_times, 250.0, seed=n_times, trend=3.0)
+        tiny = folder / "tiny.tif"
+        make_stack(tiny, 16, n_times, 250.0, seed=1)
+        outputs = {k: folder / f"{k}.tif" for k in ("OUTPUT_SLOPE", "OUTPUT_Z", "OUTPUT_P", "OUTPUT_CLASS")}
+        start_up, _ = run_qgis("trend_sen_mk", {"INPUT": tiny, **outputs}, env)
+        n_px = size * size
+        for threads in (1, 0):
+            seconds, rss = run_qgis("trend_sen_mk", {"INPUT": stack, "THREADS": threads, **outputs}, env)
+            per_m = (seconds - start_up) / n_px * 1e6
+            label = f"whole algorithm, qgis_process, THREADS={threads or 'all'}"
+            print(
+                f"  {label:<46s} {per_m:10.2f} s/Mpx wall (run {seconds:.1f} s minus {start_up:.1f} s QGIS start-up), "
+                f"peak RSS {rss:.0f} MB, {pmk_wall / per_m:.0f}x faster than the pymannkendall loop"
+            )
+    finally:
+        shutil.rmtree(folder)
+        shutil.rmtree(work)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=2000, help="raster rows = cols (default 2000)")
@@ -182,6 +216,7 @@ def main() -> None:
     ap.add_argument("--block-mb", type=int, default=64, help="engine memory budget per block in MiB (default 64)")
     ap.add_argument("--years", type=int, nargs="+", default=[24, 40], help="series lengths (default 24 40)")
     ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
+    ap.add_argument("--no-algorithm", action="store_true", help="skip the whole-algorithm runs (qgis_process)")
     args = ap.parse_args()
     print(f"numpy {np.__version__}; one thread; CPU time is process time (the machine may be shared)")
     for n_times in args.years:
