@@ -55,7 +55,7 @@ DEPENDENCIES = {
 
 INSTALL_HINT = (
     "Install the missing package(s) into the Python that QGIS uses: on Debian/Ubuntu "
-    "'sudo apt install python3-scipy python3-rasterio'; on Windows open the OSGeo4W Shell and run "
+    "'sudo apt install {debian}'; on Windows open the OSGeo4W Shell and run "
     "'python -m pip install {pip}'; on macOS run QGIS's own python3 with '-m pip install {pip}'. Then restart QGIS."
 )
 
@@ -217,7 +217,7 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
         if missing:
             return False, (
                 f"The Carbon Sink Toolbox needs the Python package(s) {', '.join(missing)}, which QGIS cannot "
-                "import. " + INSTALL_HINT.format(pip=" ".join(missing))
+                "import. " + INSTALL_HINT.format(pip=" ".join(missing), debian=" ".join(f"python3-{m}" for m in missing))
             )
         return True, ""
 

@@ -1,9 +1,12 @@
 """Constants and small helpers shared by the test modules."""
 
+import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_NAME = "carbon_sink_toolbox"
+# Debian's /usr/bin/qgis_process wrapper passes --noversioncheck, which QGIS 3.22 rejects: call the binary.
+QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
 
 
 def planted(sample_data, name: str) -> dict:

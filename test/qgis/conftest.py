@@ -7,17 +7,14 @@ import configparser
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
-from support import PLUGIN_NAME, ROOT
+from support import PLUGIN_NAME, QGIS_PROCESS, ROOT
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
-# Debian's /usr/bin/qgis_process wrapper passes --noversioncheck, which QGIS 3.22 rejects: call the binary.
 
 
 @pytest.fixture(scope="session")
