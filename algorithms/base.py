@@ -217,7 +217,8 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
         if missing:
             return False, (
                 f"The Carbon Sink Toolbox needs the Python package(s) {', '.join(missing)}, which QGIS cannot "
-                "import. " + INSTALL_HINT.format(pip=" ".join(missing), debian=" ".join(f"python3-{m}" for m in missing))
+                "import. "
+                + INSTALL_HINT.format(pip=" ".join(missing), debian=" ".join(f"python3-{m}" for m in missing))
             )
         return True, ""
 
