@@ -262,10 +262,15 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
             help_text,
         )
 
-    def add_table_output(self, name: str, description: str, help_text: str, optional: bool = True):
+    def add_table_output(self, name: str, description: str, help_text: str, optional: bool = True,
+                         create_by_default: bool = False):
+        """A table (feature sink without geometry). ``create_by_default``: the dialog and the modeler create it
+        (a temporary table unless a file is chosen) while it stays optional, so ``qgis_process`` writes it only
+        when asked."""
         self.add(
             QgsProcessingParameterFeatureSink(
-                name, tr(description), QgsProcessing.TypeVector, optional=optional, createByDefault=not optional
+                name, tr(description), QgsProcessing.TypeVector, optional=optional,
+                createByDefault=create_by_default or not optional,
             ),
             help_text + " A table without geometry: save it as CSV, GeoPackage or any table format.",
         )
@@ -467,49 +472,6 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
             if spec.scheme is not None and spec.path:
                 self.style_class_output(spec.path, spec.scheme, context)
         return done, merged
-
-    def add_zone_parameters(self, zones: str = "ZONES", field: str = "ZONE_FIELD", optional: bool = True):
-        """Polygon zones (e.g. provinces, land-cover regions) and the field that names them."""
-        from qgis.core import QgsProcessingParameterFeatureSource, QgsProcessingParameterField
-
-        self.add(QgsProcessingParameterFeatureSource(zones, tr("Zones (polygons)"), [QgsProcessing.TypeVectorPolygon],
-                                                     optional=optional),
-                 "Polygons defining zones (provinces, regions, ...). A pixel belongs to a zone when its centre lies "
-                 "inside the polygon (polygons are rasterized on the data grid); features sharing a name form one "
-                 "zone. Reprojected to the raster's CRS on the fly.")
-        self.add(QgsProcessingParameterField(field, tr("Zone name field"), parentLayerParameterName=zones,
-                                             optional=True),
-                 "The attribute naming each zone; empty uses the feature id.")
-
-    def zone_geometries(self, parameters, context, grid, zones: str = "ZONES", field: str = "ZONE_FIELD"):
-        """The zones as ``(names, GeoJSON geometries in the raster's CRS)``, one merged geometry per name, in the
-        order names first appear; ``([], [])`` when no zone layer is given."""
-        import json
-
-        from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsGeometry
-
-        source = self.parameterAsSource(parameters, zones, context)
-        if source is None:
-            return [], []
-        field_name = self.parameterAsString(parameters, field, context)
-        raster_crs = QgsCoordinateReferenceSystem.fromWkt(grid.crs.to_wkt()) if grid.crs else source.sourceCrs()
-        transform = QgsCoordinateTransform(source.sourceCrs(), raster_crs, context.transformContext())
-        groups: dict[str, list] = {}
-        for feature in source.getFeatures():
-            geometry = feature.geometry()
-            if geometry is None or geometry.isEmpty():
-                continue
-            name = str(feature[field_name]) if field_name else str(feature.id())
-            geometry = QgsGeometry(geometry)
-            geometry.transform(transform)
-            groups.setdefault(name, []).append(geometry)
-        if not groups:
-            from ..core.errors import InputError
-
-            raise InputError(f"{zones} has no polygon with a geometry.")
-        names = list(groups)
-        geometries = [json.loads(QgsGeometry.collectGeometry(groups[n]).asJson()) for n in names]
-        return names, geometries
 
     def report_class_areas(self, parameters, name: str | None, context, feedback: Feedback, areas_m2, scheme,
                            what: str) -> str | None:

@@ -1,9 +1,8 @@
 """cscc: carbon sink carrying capacity (per-pixel maximum NPP), its year, the increase potential and the saturation
 per year, and the yearly totals in Tg C (seed 001, section 3.1)."""
 
-from qgis.core import QgsProcessing, QgsProcessingParameterFeatureSink
 
-from .base import CarbonSinkAlgorithm, tr
+from .base import CarbonSinkAlgorithm
 
 INPUT = "INPUT"
 OUTPUT_MAX = "OUTPUT_MAX"
@@ -19,20 +18,6 @@ TABLE_COLUMNS = [
     ("potential_tgc", "double"),
     ("saturation_pct", "double"),
 ]
-
-
-def add_table_created_by_default(alg: CarbonSinkAlgorithm, name: str, description: str, help_text: str):
-    """A table output that the dialog and the modeler create by default (a temporary table unless a file is
-    chosen) but that stays optional, so ``qgis_process`` writes it only when asked.
-
-    (``CarbonSinkAlgorithm.add_table_output`` ties ``createByDefault`` to ``not optional``.)
-    """
-    return alg.add(
-        QgsProcessingParameterFeatureSink(
-            name, tr(description), QgsProcessing.TypeVector, optional=True, createByDefault=True
-        ),
-        help_text + " A table without geometry: save it as CSV, GeoPackage or any table format.",
-    )
 
 
 HELP = """<p>Carbon sink carrying capacity (CSCC) by the maximum synthesis method of seed 001, per pixel of an annual
@@ -76,9 +61,9 @@ class CsccAlgorithm(CarbonSinkAlgorithm):
                                "CSCC - NPP for every year (seed 001 eq. 5), one band per year.")
         self.add_raster_output(OUTPUT_SATURATION, "Saturation (%)",
                                "100 x NPP / CSCC for every year, one band per year; nodata where CSCC <= 0.")
-        add_table_created_by_default(self, OUTPUT_TABLE, "CSCC totals per year",
+        self.add_table_output(OUTPUT_TABLE, "CSCC totals per year",
                               "Per year: total NPP, total CSCC and total potential (Tg C yr-1) over the pixels valid "
-                              "that year, and the saturation of the whole area (%).")
+                              "that year, and the saturation of the whole area (%).", create_by_default=True)
         self.add_engine_parameters()
 
     def run_algorithm(self, parameters, context, feedback):

@@ -5,24 +5,26 @@ import math
 
 from qgis.core import (
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
 )
 
 from .base import CarbonSinkAlgorithm, tr
-from .cscc import add_table_created_by_default
+from .zoning import (
+    OUTPUT_REPORT,
+    add_polygon_zones,
+    add_report_output,
+    polygon_zones,
+    report_destination,
+)
 
 INPUT = "INPUT"
 REFERENCE_YEAR = "REFERENCE_YEAR"
 FIX_LAMBDA = "FIX_LAMBDA"
-ZONES = "ZONES"
-ZONE_FIELD = "ZONE_FIELD"
 MIN_VALID = "MIN_VALID"
 OUTPUT_TABLE = "OUTPUT_TABLE"
 OUTPUT_FIT = "OUTPUT_FIT"
 OUTPUT_POSITIVE_YEARS = "OUTPUT_POSITIVE_YEARS"
 OUTPUT_NEGATIVE_YEARS = "OUTPUT_NEGATIVE_YEARS"
-OUTPUT_REPORT = "OUTPUT_REPORT"
 
 #: Nodata of the years-maintained rasters (int16): pixels not analysed.
 YEARS_NODATA = -1
@@ -138,7 +140,7 @@ class ResilienceAlgorithm(CarbonSinkAlgorithm):
             "Fit q(t) = exp(-(t - t')/tau) (the curve starts at q(t') = 1) instead of lambda exp(-(t - t')/tau) "
             "with lambda free (default).",
         )
-        self.add_zone_parameters(ZONES, ZONE_FIELD)
+        add_polygon_zones(self)
         self.add(
             QgsProcessingParameterNumber(MIN_VALID, tr("Minimum valid years per window (0 = all years to t')"),
                                          QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
@@ -146,22 +148,18 @@ class ResilienceAlgorithm(CarbonSinkAlgorithm):
             "later missing years are skipped. n >= 2: a growing window needs at least n valid years for a slope.",
             advanced=True,
         )
-        add_table_created_by_default(self, OUTPUT_TABLE, "Maintained pixels per year",
+        self.add_table_output(OUTPUT_TABLE, "Maintained pixels per year",
                               "Per zone and evaluation year: N+ and N- (pixels keeping their positive / negative "
-                              "trend) and q = N(t) / N(t').")
-        add_table_created_by_default(self, OUTPUT_FIT, "Decay fit and resilience",
+                              "trend) and q = N(t) / N(t').", create_by_default=True)
+        self.add_table_output(OUTPUT_FIT, "Decay fit and resilience",
                               "Per zone: tau+, tau- (years), RS = tau+ - tau-, lambda+, lambda-, R2 of both fits, "
-                              "the resilience level and the fit statuses.")
+                              "the resilience level and the fit statuses.", create_by_default=True)
         self.add_raster_output(OUTPUT_POSITIVE_YEARS, "Years the positive trend was kept",
                                "Per pixel, the number of evaluation years (t' included) with P = +1; int16, nodata -1.")
         self.add_raster_output(OUTPUT_NEGATIVE_YEARS, "Years the negative trend was kept",
                                "Per pixel, the number of evaluation years (t' included) with P = -1; int16, nodata -1.")
-        self.add(
-            QgsProcessingParameterFileDestination(OUTPUT_REPORT, tr("Report (HTML)"), tr("HTML files (*.html)"),
-                                                  optional=True, createByDefault=False),
-            "Optional: a self-contained HTML page with the fit table and, per zone, the observed q and the fitted "
-            "decay curves of both trends (needs matplotlib).",
-        )
+        add_report_output(self, "Optional: the fit table and, per zone, the observed q and the fitted decay curves "
+                                "of both trends.")
         self.add_engine_parameters()
 
     def run_algorithm(self, parameters, context, feedback):
@@ -169,7 +167,6 @@ class ResilienceAlgorithm(CarbonSinkAlgorithm):
 
         from ..core import resilience
         from ..core.engine import Result
-        from ..core.errors import InputError
         from ..core.modis import check_decoded_npp
         from ..core.series import resolve_min_valid
         from ..core.stack import resolve_years
@@ -183,20 +180,10 @@ class ResilienceAlgorithm(CarbonSinkAlgorithm):
         given = self.parameterAsInt(parameters, MIN_VALID, context)
         min_valid = resolve_min_valid(given, len(years)) if given else n_start
         fix_lambda = self.parameterAsBoolean(parameters, FIX_LAMBDA, context)
-        report_path = ""
-        if parameters.get(OUTPUT_REPORT) not in (None, ""):
-            report_path = self.parameterAsFileOutput(parameters, OUTPUT_REPORT, context)
-        if report_path:
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                raise InputError(
-                    "OUTPUT_REPORT needs the Python package matplotlib, which QGIS cannot import: install it "
-                    "(Debian/Ubuntu: sudo apt install python3-matplotlib; Windows: OSGeo4W Shell, python -m pip "
-                    "install matplotlib) or leave the report empty."
-                ) from None
+        report_path = report_destination(self, parameters, context)
 
-        zone_names, geometries = self.zone_geometries(parameters, context, series.grid, ZONES, ZONE_FIELD)
+        zones = polygon_zones(self, parameters, context, series.grid)
+        zone_names = zones.names if zones is not None else []
         n_zones = len(zone_names)
         if resilience.ALL_ZONE in zone_names:
             feedback.warn(f"A zone is named '{resilience.ALL_ZONE}', like the whole-raster rows of the tables: tell "
@@ -225,14 +212,8 @@ class ResilienceAlgorithm(CarbonSinkAlgorithm):
         def compute(block):
             npp = block.data[INPUT]
             check_decoded_npp(npp, INPUT)
-            zones = None
-            if n_zones:
-                from rasterio.windows import transform as window_transform
-
-                from ..core.zones import rasterize_zones
-
-                zones = rasterize_zones(geometries, window_transform(block.window, block.grid.transform), block.shape)
-            res = resilience.resilience_block(npp, years, eval_years, zones, n_zones if n_zones else None,
+            zone_index = zones.block(block)[0] if zones is not None else None
+            res = resilience.resilience_block(npp, years, eval_years, zone_index, n_zones if n_zones else None,
                                               min_valid=min_valid)
             arrays = {OUTPUT_POSITIVE_YEARS: as_int16(res["positive_years"]),
                       OUTPUT_NEGATIVE_YEARS: as_int16(res["negative_years"])}

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import xml.etree.ElementTree as ET
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -946,7 +947,7 @@ def _legend_from_tag(path: str) -> Optional[list[tuple[int, str, Optional[str]]]
     try:
         entries = json.loads(text)
     except ValueError:
-        return None
+        return _legend_from_text(text)
     out = []
     if not isinstance(entries, list):
         return None
@@ -959,6 +960,20 @@ def _legend_from_tag(path: str) -> Optional[list[tuple[int, str, Optional[str]]]
         label = e.get("label")
         color = e.get("color")
         out.append((code, str(label) if label not in (None, "") else str(code), str(color) if color else None))
+    return out or None
+
+
+def _legend_from_text(text: str) -> Optional[list[tuple[int, str, Optional[str]]]]:
+    """A ``CLASSES`` tag written by hand as ``'1 cropland; 2 forest; ...'`` (or ``1: cropland``, ``1=cropland``,
+    one per line); None when any item does not read as a code and a label."""
+    out = []
+    for item in re.split(r"[;\n]", text):
+        if not item.strip():
+            continue
+        match = re.match(r"^\s*(-?\d+)\s*[:=]?\s*(\S.*?)\s*$", item)
+        if match is None:
+            return None
+        out.append((int(match.group(1)), match.group(2), None))
     return out or None
 
 
