@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 
 from qgis.core import Qgis, QgsMessageLog, QgsProcessingProvider
@@ -67,8 +66,6 @@ class CarbonSinkProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS's name)
         for module_name, class_name in ALGORITHMS:
-            if importlib.util.find_spec(f"{__package__}.{module_name}") is None:
-                continue  # not written yet
             try:
                 module = importlib.import_module(f".{module_name}", __package__)
                 self.addAlgorithm(getattr(module, class_name)())
