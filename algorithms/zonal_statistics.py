@@ -121,17 +121,25 @@ class ZonalStatisticsAlgorithm(CarbonSinkAlgorithm):
         from ..core.stack import resolve_years
 
         series = self.open_series(parameters, INPUT, context, feedback)
-        years = resolve_years(series, self.first_year(parameters, context))
+        try:
+            years = resolve_years(series, self.first_year(parameters, context))
+            year_known = True
+        except InputError:
+            if series.count != 1:
+                raise
+            years, year_known = [0], False  # one map without a year (a mean, a CSCC, a Cv...): year left empty
         test = TESTS[self.parameterAsEnum(parameters, TEST, context)][1]
         min_valid = self.parameterAsInt(parameters, MIN_VALID, context)
-        if min_valid > len(years):
+        with_trend = len(years) >= max(3, min_valid)
+        if len(years) > 1 and min_valid > len(years):
             raise InputError(f"MIN_VALID is {min_valid}, but {series.label()} has only {len(years)} years: give a "
                              f"value between 2 and {len(years)}.")
         report_path = report_destination(self, parameters, context)
         warn_no_output(parameters, [OUTPUT_TABLE, OUTPUT_TREND, OUTPUT_REPORT], feedback)
         warn_area(series.grid, feedback)
         zones, two_passes = open_zones(self, parameters, context, feedback, series)
-        feedback.info(f"{series.label()}: years {years[0]}-{years[-1]}; zones: {zones.description}"
+        span = f"years {years[0]}-{years[-1]}" if year_known else "one band without a year"
+        feedback.info(f"{series.label()}: {span}; zones: {zones.description}"
                       f"{' plus the whole raster' if zones.include_all else ''}.")
 
         def compute(block):
@@ -146,7 +154,16 @@ class ZonalStatisticsAlgorithm(CarbonSinkAlgorithm):
                                     scratch=zn.scratch_bytes_per_pixel(len(years)) + 12)
         warn_overlap(zones, merged["overlap"] if merged else 0, feedback)
         rows = zn.zonal_table(merged["sums"] if merged else None, years, zones.names, include_all=zones.include_all)
-        trends = zn.zone_trends(rows, years, test=test, min_valid=min_valid)
+        if not year_known:
+            for row in rows:
+                row["year"] = None
+        if not with_trend:
+            trends = []
+            if parameters.get(OUTPUT_TREND) not in (None, ""):
+                feedback.warn(f"A zone trend needs at least {max(3, min_valid)} years; {series.label()} has "
+                              f"{len(years)}: OUTPUT_TREND is left empty.")
+        else:
+            trends = zn.zone_trends(rows, years, test=test, min_valid=min_valid)
         empty = [t["zone"] for t in trends if t["n_years"] == 0]
         if empty:
             feedback.warn(f"{len(empty)} zone(s) have no valid pixel in any year (no pixel in the zone, or only "
@@ -158,6 +175,10 @@ class ZonalStatisticsAlgorithm(CarbonSinkAlgorithm):
                               f"{t['n_years']} valid years.")
 
         results = {}
+        if report_path and not with_trend:
+            feedback.warn("The report charts zone series over the years: with fewer than 3 years it is not written; "
+                          "the tables hold the statistics.")
+            report_path = ""
         if report_path:
             from ..core.report import zonal_report
 

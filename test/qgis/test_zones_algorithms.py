@@ -679,3 +679,20 @@ def test_bad_inputs_are_refused_and_leave_nothing(qgis_process, data, zone_raste
                                         "OUTPUT_REPORT": out / "c.html"},
            "INPUT holds the value", "not a class code")
     assert os.listdir(out) == []
+
+
+def test_single_band_map_without_year(qgis_process, tmp_path):
+    """A one-band map (a multi-year mean, a CSCC, a Cv) gets per-zone statistics with an empty year and no trend."""
+    import csv as _csv
+
+    values = np.arange(12 * 10, dtype="float32").reshape(1, 12, 10)
+    path = tmp_path / "cscc.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=10, height=12, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=rasterio.transform.from_origin(100, 40, 0.5, 0.5)) as ds:
+        ds.write(values)
+    proc = qgis_process("run", "carbonsink:zonal_statistics", f"--INPUT={path}",
+                        f"--OUTPUT_TABLE={tmp_path / 't.csv'}", f"--OUTPUT_TREND={tmp_path / 'trend.csv'}")
+    assert "OUTPUT_TREND is left empty" in proc.stdout + proc.stderr
+    rows = list(_csv.DictReader(open(tmp_path / "t.csv")))
+    assert len(rows) == 1 and rows[0]["zone"] == "all" and rows[0]["year"] == ""
+    assert float(rows[0]["min"]) == 0 and float(rows[0]["max"]) == 119
