@@ -6,6 +6,7 @@ import hashlib
 import os
 import threading
 import tracemalloc
+from functools import partial
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import rasterio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rasterio.transform import from_origin
+from support import write_raster
 
 from core.engine import Block, Result, block_windows, run_blocks
 from core.errors import Cancelled, InputError
@@ -21,29 +23,7 @@ from core.stack import Grid, check_aligned, check_same_years, open_series, resol
 from core.writer import OutputSpec, OutputTransaction
 
 GEO = from_origin(100.0, 45.0, 0.1, 0.1)
-
-
-def write(path, array, nodata=None, descriptions=None, transform=GEO, crs="EPSG:4326", dtype=None, **profile):
-    array = np.asarray(array)
-    if array.ndim == 2:
-        array = array[np.newaxis]
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=dtype or array.dtype,
-        nodata=nodata,
-        transform=transform,
-        crs=crs,
-        **profile,
-    ) as ds:
-        ds.write(array.astype(dtype or array.dtype))
-        for i, d in enumerate(descriptions or [], start=1):
-            ds.set_band_description(i, d)
-    return str(path)
+write = partial(write_raster, transform=GEO)
 
 
 def digest(path) -> str:

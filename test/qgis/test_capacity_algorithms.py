@@ -18,7 +18,7 @@ import rasterio
 from matplotlib.path import Path as PolygonPath
 from rasterio.transform import from_origin
 from scipy.optimize import curve_fit
-from support import planted_box
+from support import ellipsoid_row_areas, planted_box
 
 pytestmark = pytest.mark.qgis
 
@@ -124,26 +124,6 @@ def zone_index():
     return out.reshape(ROWS, COLS)
 
 
-def ellipsoid_row_areas(transform, height):
-    """m2 of one cell per row, WGS84, from the authalic-latitude formula (written here independently)."""
-    a, f = 6378137.0, 1 / 298.257223563
-    e2 = f * (2 - f)
-    e = math.sqrt(e2)
-
-    def q(phi):
-        s = math.sin(phi)
-        return s / (1 - e2 * s * s) + math.log((1 + e * s) / (1 - e * s)) / (2 * e)
-
-    b2 = a * a * (1 - e2)
-    out = []
-    for r in range(height):
-        north = math.radians(transform.f + r * transform.e)
-        south = math.radians(transform.f + (r + 1) * transform.e)
-        out.append(b2 * math.radians(transform.a) / 2 * (q(north) - q(south)))
-    return np.array(out)
-
-
-# ------------------------------------------------------------------------------------- resilience reference
 def maintenance_reference(x, years, ref, min_valid):
     """Per pixel: growing-window OLS slopes (numpy.polyfit), signs, the maintenance rule; returns P (E, R, C) with
     NaN for pixels whose slope at the reference year is undefined, and the smallest |K| seen (data sanity)."""

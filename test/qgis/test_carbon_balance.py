@@ -5,40 +5,20 @@ from __future__ import annotations
 
 import calendar
 import csv
-import math
 import os
+from functools import partial
 
 import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+from support import ellipsoid_row_areas, write_raster
 
 pytestmark = pytest.mark.qgis
 
 T0 = from_origin(80.0, 50.0, 0.25, 0.25)  # geographic, 40 N .. 50 N: area weighting matters
 YEARS = list(range(2001, 2006))
-
-
-def write(path, array, nodata=None, descriptions=None, transform=T0, crs="EPSG:4326", dtype=None):
-    array = np.asarray(array)
-    if array.ndim == 2:
-        array = array[np.newaxis]
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=dtype or array.dtype,
-        nodata=nodata,
-        transform=transform,
-        crs=crs,
-    ) as ds:
-        ds.write(array.astype(dtype or array.dtype))
-        for i, d in enumerate(descriptions or [], start=1):
-            ds.set_band_description(i, d)
-    return str(path)
+write = partial(write_raster, transform=T0)
 
 
 def read(path):
@@ -142,25 +122,6 @@ def test_rh_gsmsr_matches_formula(qgis_process, climate, tmp_path, conversion):
     ref_rh, ref_rs = gsmsr_reference(climate["t"], climate["p"], climate["soil"].astype("float32"), YEARS, conversion)
     np.testing.assert_allclose(read(out)[0], ref_rh.astype("float32"), rtol=3e-7, equal_nan=True)
     np.testing.assert_allclose(read(out_rs)[0], ref_rs.astype("float32"), rtol=3e-7, equal_nan=True)
-
-
-def ellipsoid_row_areas(transform, height):
-    """m2 of one cell per row, WGS84, from the authalic-latitude formula (written here independently)."""
-    a, f = 6378137.0, 1 / 298.257223563
-    e2 = f * (2 - f)
-    e = math.sqrt(e2)
-
-    def q(phi):
-        s = math.sin(phi)
-        return s / (1 - e2 * s * s) + math.log((1 + e * s) / (1 - e * s)) / (2 * e)
-
-    b2 = a * a * (1 - e2)
-    out = []
-    for r in range(height):
-        north = math.radians(transform.f + r * transform.e)
-        south = math.radians(transform.f + (r + 1) * transform.e)
-        out.append(b2 * math.radians(transform.a) / 2 * (q(north) - q(south)))
-    return np.array(out)
 
 
 @pytest.fixture(scope="module")

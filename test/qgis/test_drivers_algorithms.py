@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 from scipy import stats
-from support import planted, planted_box
+from support import planted, planted_box, write_raster
 
 pytestmark = pytest.mark.qgis
 
@@ -27,6 +28,7 @@ ROWS, COLS = 14, 17
 TRANSFORM = from_origin(4_000_000, 3_000_000, 1000, 1000)
 CRS = "EPSG:3035"
 NODATA = -9999.0
+write = partial(write_raster, nodata=NODATA, transform=TRANSFORM, crs=CRS, dtype="float32")
 NAMES = ["Temperature", "Precipitation", "Radiation"]
 MIN_VALID = 15
 
@@ -37,30 +39,6 @@ COLLINEAR = (0, 2)  # radiation = 2 temperature + precipitation, exactly (intege
 EXACT_TARGET = (0, 3)  # target = 3 temperature - precipitation + 1000, exactly (integers)
 EMPTY = (0, 4)  # the target is nodata in every year
 FEW = (1, 0)  # the target is nodata in 8 years: 14 complete years < MIN_VALID
-
-
-def write(path, array, descriptions=None, nodata=NODATA, transform=TRANSFORM, units=None):
-    array = np.asarray(array, dtype="float32")
-    if array.ndim == 2:
-        array = array[np.newaxis]
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype="float32",
-        nodata=nodata,
-        crs=CRS,
-        transform=transform,
-    ) as ds:
-        ds.write(array)
-        for i, d in enumerate(descriptions or [], start=1):
-            ds.set_band_description(i, d)
-        if units:
-            ds.update_tags(UNITS=units)
-    return str(path)
 
 
 def read(path):

@@ -5,36 +5,22 @@ cancelled runs and output styles."""
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+from support import write_raster
 
 pytestmark = pytest.mark.qgis
+
+write = partial(write_raster, transform=from_origin(10, 60, 0.5, 0.5), dtype="float32")
 
 CATALOG = {  # ALGORITHMS.md
     "modis_npp", "rh_pei", "rh_gsmsr", "nep", "trend_sen_mk", "trend_ols", "cv", "hurst", "partial_correlation",
     "attribution", "cscc", "resilience", "zonal_statistics", "class_area", "transition_matrix",
 }
-
-
-def write(path, array, descriptions=None):
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype="float32",
-        transform=from_origin(10, 60, 0.5, 0.5),
-        crs="EPSG:4326",
-    ) as ds:
-        ds.write(array.astype("float32"))
-        for i, d in enumerate(descriptions or [], start=1):
-            ds.set_band_description(i, d)
-    return str(path)
 
 
 def test_provider_and_algorithms_registered(qgis_app):

@@ -20,7 +20,7 @@ import rasterio
 from matplotlib.path import Path as PolygonPath
 from rasterio.transform import from_origin
 from scipy import stats
-from support import ROOT, planted_box
+from support import ROOT, ellipsoid_row_areas, planted_box
 
 pytestmark = pytest.mark.qgis
 
@@ -85,25 +85,6 @@ def read_csv(path):
 def num(text):
     """A CSV cell as a float; an empty cell (a NULL: NaN in the algorithm) as NaN."""
     return float(text) if text not in ("", None) else float("nan")
-
-
-def ellipsoid_row_areas(transform, height):
-    """m2 of one cell per row, WGS84, from the authalic-latitude formula (written here independently)."""
-    a, f = 6378137.0, 1 / 298.257223563
-    e2 = f * (2 - f)
-    e = math.sqrt(e2)
-
-    def q(phi):
-        s = math.sin(phi)
-        return s / (1 - e2 * s * s) + math.log((1 + e * s) / (1 - e * s)) / (2 * e)
-
-    b2 = a * a * (1 - e2)
-    out = []
-    for r in range(height):
-        north = math.radians(transform.f + r * transform.e)
-        south = math.radians(transform.f + (r + 1) * transform.e)
-        out.append(b2 * math.radians(transform.a) / 2 * (q(north) - q(south)))
-    return np.array(out)
 
 
 def pixel_areas(transform, rows, cols):
