@@ -1,5 +1,7 @@
 """Plugin entry point: registers the Processing provider (also under ``qgis_process``, which has no GUI)."""
 
+import sys
+
 from qgis.core import QgsApplication
 
 
@@ -24,3 +26,8 @@ class CarbonSinkPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        # QGIS forgets only the modules it saw imported: drop all of ours, so a reload or an upgrade without
+        # restarting QGIS runs the new code
+        prefix = f"{__package__}."
+        for name in [m for m in sys.modules if m.startswith(prefix)]:
+            del sys.modules[name]

@@ -12,7 +12,6 @@ from .partial_correlation import (
     MIN_VALID,
     TIME_STEP_HELP,
     add_factor_parameters,
-    add_min_valid,
     factor_names,
     given_factors,
     log_factors,
@@ -85,7 +84,10 @@ class AttributionAlgorithm(CarbonSinkAlgorithm):
         self.add_series(INPUT, "Target series (e.g. annual NEP)", "The annual series whose trend is split, e.g. NEP.")
         add_factor_parameters(self)
         self.add_first_year()
-        add_min_valid(self)
+        self.add_min_valid(
+            "A pixel is analysed when the target and EVERY factor are valid in at least this many years (the other "
+            "years are left out for that pixel). 0 (default) requires every year, as the papers do.",
+            "Minimum complete years (0 = all years)")
         self.add(
             QgsProcessingParameterBoolean(
                 USE_CORRELATION, tr("Use correlation coefficients (seed 002's variant)"), defaultValue=False

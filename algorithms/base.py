@@ -61,6 +61,7 @@ INSTALL_HINT = (
 
 CLASS_AREA_COLUMNS = [("class", "int"), ("label", "string"), ("area_km2", "double"), ("share_pct", "double")]
 
+MIN_VALID = "MIN_VALID"
 MEMORY_MB = "MEMORY_MB"
 THREADS = "THREADS"
 FIRST_YEAR = "FIRST_YEAR"
@@ -195,8 +196,13 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
     def icon(self):
         return QIcon(os.path.join(ICONS, f"{self.GROUP}.svg"))
 
+    def help_html(self) -> str:
+        """The help as written (HTML); subclasses that fill in shared paragraphs override this."""
+        return self.HELP
+
     def shortHelpString(self):  # noqa: N802 (QGIS's name)
-        return tr(self.HELP)
+        # QGIS's help panel turns every newline into a paragraph break: give it one line per paragraph
+        return tr(" ".join(self.help_html().split()))
 
     def createInstance(self):  # noqa: N802 (QGIS's name)
         return type(self)()
@@ -252,6 +258,15 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
             "The year of the first band. When empty, years are read from the band descriptions (e.g. '2000') or "
             "from 4-digit years in the file names (e.g. 'npp_2000.tif', MODIS 'A2000001'); if neither gives them "
             "the algorithm stops and asks for this parameter.",
+        )
+
+    def add_min_valid(self, help_text: str = "", description: str = "Minimum valid years (0 = all years)"):
+        """The advanced MIN_VALID parameter (0 = every year must be valid, so results match the papers)."""
+        self.add(
+            QgsProcessingParameterNumber(MIN_VALID, tr(description), QgsProcessingParameterNumber.Integer,
+                                         defaultValue=0, minValue=0),
+            help_text or "Pixels with fewer valid years are nodata. 0 (default) requires every year, as the papers do.",
+            advanced=True,
         )
 
     def add_raster_output(self, name: str, description: str, help_text: str, optional: bool = False):

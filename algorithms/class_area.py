@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from .base import CarbonSinkAlgorithm, tr
+from .base import CarbonSinkAlgorithm
 from .zoning import (
     CODE_NODATA,
     OUTPUT_REPORT,
@@ -71,8 +71,8 @@ class ClassAreaAlgorithm(CarbonSinkAlgorithm):
     GROUP = "zones"
     HELP = HELP
 
-    def shortHelpString(self):  # noqa: N802 (QGIS's name)
-        return tr(self.HELP.replace("{zones}", zones_help()))
+    def help_html(self) -> str:
+        return self.HELP.replace("{zones}", zones_help())
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.add_series(INPUT, "Class raster (or one per year)",

@@ -93,10 +93,7 @@ class CvAlgorithm(CarbonSinkAlgorithm):
                  "Pixels whose |mean| is below this value are nodata in the Cv and class rasters (a mean near 0 "
                  "makes Cv explode). In the input's units: 1 means 1 g C m-2 yr-1 for annual NEP. 0 keeps every "
                  "pixel except an exactly zero mean.", advanced=True)
-        self.add(QgsProcessingParameterNumber(MIN_VALID, tr("Minimum valid years (0 = all years)"),
-                                              QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
-                 "Pixels with fewer valid years are nodata. 0 (default) requires every year, as the papers do.",
-                 advanced=True)
+        self.add_min_valid()
         self.add_raster_output(OUTPUT_CV, "Coefficient of variation", "Cv = s / |mean|, dimensionless, float32.")
         self.add_raster_output(OUTPUT_CLASS, "Stability classes", "Cv classes with their legend (see help).")
         self.add_raster_output(OUTPUT_MEAN, "Mean", "Optional: the mean over the valid years, input units.",

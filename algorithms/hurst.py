@@ -182,11 +182,11 @@ class HurstAlgorithm(CarbonSinkAlgorithm):
                                                defaultValue=False),
                  "Classify in the overlay only pixels whose H is below the 5% or above the 95% quantile of H for "
                  "white noise of the same length and variant; the others get 0.")
-        self.add(QgsProcessingParameterNumber(MIN_VALID, tr("Minimum valid years (0 = all years)"),
-                                              QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
-                 "Pixels with fewer valid years are nodata. 0 (default) requires every year, as the papers do. "
-                 "Pixels with gaps are analysed on their valid values in time order, and compared with white "
-                 "noise of their own length.", advanced=True)
+        self.add_min_valid(
+            "Pixels with fewer valid years are nodata. 0 (default) requires every year, as the papers do. Pixels with "
+            "gaps are analysed on their valid values in time order, and compared with white noise of their own "
+            "length."
+        )
         self.add(QgsProcessingParameterNumber(NULL_SIMULATIONS, tr("White-noise simulations"),
                                               QgsProcessingParameterNumber.Integer, defaultValue=2000,
                                               minValue=100, maxValue=20000),

@@ -145,21 +145,6 @@ def log_factors(feedback, names: list[str], factor_series) -> None:
     )
 
 
-def add_min_valid(alg: CarbonSinkAlgorithm) -> None:
-    alg.add(
-        QgsProcessingParameterNumber(
-            MIN_VALID,
-            tr("Minimum complete years (0 = all years)"),
-            QgsProcessingParameterNumber.Integer,
-            defaultValue=0,
-            minValue=0,
-        ),
-        "A pixel is analysed when the target and EVERY factor are valid in at least this many years (the other "
-        "years are left out for that pixel). 0 (default) requires every year, as the papers do.",
-        advanced=True,
-    )
-
-
 # --------------------------------------------------------------------------------------------------------------
 # The algorithm
 # --------------------------------------------------------------------------------------------------------------
@@ -232,7 +217,10 @@ class PartialCorrelationAlgorithm(CarbonSinkAlgorithm):
             "DOMINANT_SIGNIFICANT_ONLY is set).",
         )
         self.add_first_year()
-        add_min_valid(self)
+        self.add_min_valid(
+            "A pixel is analysed when the target and EVERY factor are valid in at least this many years (the other "
+            "years are left out for that pixel). 0 (default) requires every year, as the papers do.",
+            "Minimum complete years (0 = all years)")
         self.add(
             QgsProcessingParameterBoolean(
                 DOMINANT_SIGNIFICANT_ONLY, tr("Dominant factor among significant factors only"), defaultValue=False

@@ -14,6 +14,7 @@ from .zoning import (
     add_polygon_zones,
     add_report_output,
     polygon_zones,
+    rasterize_help,
     report_destination,
 )
 
@@ -119,12 +120,8 @@ class ResilienceAlgorithm(CarbonSinkAlgorithm):
     GROUP = "capacity"
     HELP = HELP
 
-    def shortHelpString(self):  # noqa: N802 (QGIS's name)
-        try:
-            from ..core.zones import RASTERIZE_HELP
-        except ImportError:  # a missing dependency: canExecute() says what to install
-            RASTERIZE_HELP = "A pixel belongs to a polygon when its centre lies inside it."  # noqa: N806
-        return tr(self.HELP.replace("{zones}", RASTERIZE_HELP))
+    def help_html(self) -> str:
+        return self.HELP.replace("{zones}", rasterize_help())
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.add_series(INPUT, "Annual NPP (g C m-2 yr-1)", "Annual net primary productivity, decoded.")
@@ -141,12 +138,10 @@ class ResilienceAlgorithm(CarbonSinkAlgorithm):
             "with lambda free (default).",
         )
         add_polygon_zones(self)
-        self.add(
-            QgsProcessingParameterNumber(MIN_VALID, tr("Minimum valid years per window (0 = all years to t')"),
-                                         QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
+        self.add_min_valid(
             "0 (default): a pixel is analysed when every year from the first year to the reference year is valid; "
             "later missing years are skipped. n >= 2: a growing window needs at least n valid years for a slope.",
-            advanced=True,
+            "Minimum valid years per window (0 = all years to t')",
         )
         self.add_table_output(OUTPUT_TABLE, "Maintained pixels per year",
                               "Per zone and evaluation year: N+ and N- (pixels keeping their positive / negative "

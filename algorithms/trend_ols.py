@@ -1,8 +1,7 @@
 """trend_ols: least-squares linear trend per pixel with the t-test of the slope (seeds 001, 003)."""
 
-from qgis.core import QgsProcessingParameterNumber
 
-from .base import CarbonSinkAlgorithm, tr
+from .base import CarbonSinkAlgorithm
 from .trend_sen_mk import per_year_units
 
 INPUT = "INPUT"
@@ -37,9 +36,7 @@ class TrendOlsAlgorithm(CarbonSinkAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.add_series(INPUT, "Annual series", "The annual series to analyse (e.g. NEP or NPP), one band per year.")
         self.add_first_year()
-        self.add(QgsProcessingParameterNumber(MIN_VALID, tr("Minimum valid years (0 = all years)"),
-                                              QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
-                 "Pixels with fewer valid years are nodata. 0 (default) requires every year.", advanced=True)
+        self.add_min_valid()
         self.add_raster_output(OUTPUT_SLOPE, "Slope (per year)", "Least-squares slope, input units per year.")
         self.add_raster_output(OUTPUT_P, "p-value of the slope", "Two-sided t-test p-value (n - 2 df).")
         self.add_raster_output(OUTPUT_CLASS, "Trend classes (seed 003)", "Six significance classes with legend.")

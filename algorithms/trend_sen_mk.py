@@ -76,10 +76,7 @@ class TrendSenMkAlgorithm(CarbonSinkAlgorithm):
                                               QgsProcessingParameterNumber.Double, defaultValue=0.05,
                                               minValue=0.0001, maxValue=0.5),
                  "Used by the five-class scheme and by the Hamed-Rao lag screening.")
-        self.add(QgsProcessingParameterNumber(MIN_VALID, tr("Minimum valid years (0 = all years)"),
-                                              QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
-                 "Pixels with fewer valid years are nodata. 0 (default) requires every year, as the papers do.",
-                 advanced=True)
+        self.add_min_valid()
         self.add(QgsProcessingParameterNumber(LAG, tr("Autocorrelation lags (0 = all)"),
                                               QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
                  "Number of lags used by the Hamed-Rao and Yue-Wang variants; 0 uses all (pymannkendall's "

@@ -86,8 +86,8 @@ class ZonalStatisticsAlgorithm(CarbonSinkAlgorithm):
     GROUP = "zones"
     HELP = HELP
 
-    def shortHelpString(self):  # noqa: N802 (QGIS's name)
-        return tr(self.HELP.replace("{zones}", zones_help()))
+    def help_html(self) -> str:
+        return self.HELP.replace("{zones}", zones_help())
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         self.add_series(INPUT, "Annual stack", "The annual series to summarise per zone (e.g. NEP or NPP in "
