@@ -1,6 +1,7 @@
 """Generate docs/algorithms/<id>.md, one page per algorithm, from the algorithms' own help and parameters.
 
-Run with Debian's python3 (QGIS's): ``QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/make_docs.py``.
+Run with Debian's python3 (QGIS's): ``QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/make_docs.py [OUTDIR]``
+(default docs/algorithms; ``test/qgis/test_docs.py`` checks the committed pages are up to date).
 The pages are what the Processing dialog shows, laid out for reading on the web: parameters (name, type,
 default, optional/advanced, help), outputs, and the help text with formulas, units, time step and references.
 """
@@ -88,20 +89,22 @@ def page(alg) -> str:
 def main() -> None:
     from qgis.core import QgsApplication
 
+    docs = Path(sys.argv[1]) if len(sys.argv) > 1 else DOCS
     _app, plugin = load_provider()
     provider = QgsApplication.processingRegistry().providerById("carbonsink")
-    DOCS.mkdir(parents=True, exist_ok=True)
+    docs.mkdir(parents=True, exist_ok=True)
     index = ["# Algorithms", "", "Generated from the algorithms' own help by `scripts/make_docs.py`.", ""]
     groups: dict[str, list] = {}
     for alg in provider.algorithms():
-        (DOCS / f"{alg.name()}.md").write_text(page(alg), encoding="utf-8")
+        (docs / f"{alg.name()}.md").write_text(page(alg), encoding="utf-8")
         groups.setdefault(alg.group(), []).append(alg)
     for group, algs in groups.items():
         index += [f"## {group}", ""]
         index += [f"- [{a.displayName()}]({a.name()}.md) (`carbonsink:{a.name()}`)" for a in algs]
         index.append("")
-    (DOCS / "README.md").write_text("\n".join(index), encoding="utf-8")
-    print(f"wrote {len(provider.algorithms())} pages to {DOCS}")
+    index += ["See also [reproducing the papers](../reproducing_papers.md).", ""]
+    (docs / "README.md").write_text("\n".join(index), encoding="utf-8")
+    print(f"wrote {len(provider.algorithms())} pages to {docs}")
     plugin.unload()
 
 
