@@ -310,7 +310,8 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
                 maxValue=1024 * 1024,
             ),
             "Memory for the blocks of data in flight at once, in megabytes. Larger blocks are slightly faster; "
-            "the run never holds more than about this much raster data whatever the raster size.",
+            "the run never holds more than about this much raster data whatever the raster size. GDAL's own "
+            "block cache (GDAL_CACHEMAX, by default 5% of the RAM, shared by all of QGIS) comes on top.",
             advanced=True,
         )
         self.add(

@@ -75,14 +75,16 @@ def _fit(limit: int, units: Sequence[int]) -> int:
 def block_windows(grid: Grid, block_shape: tuple[int, int], max_pixels: int) -> list[Window]:
     """Windows of at most ``max_pixels`` pixels aligned to the input's blocks and the 256-pixel output tiles.
 
-    Full-width windows (whole strips or rows of tiles) when a full row fits; their height is a multiple of
-    ``lcm(input block height, 256)`` when that fits, else of the input block height. Otherwise windows one block
-    high and as many whole blocks wide as fit.
+    Full-width windows when a whole row of input blocks fits (or, for a striped input, when a row of pixels fits):
+    their height is a multiple of ``lcm(input block height, 256)`` when that fits, else of the input block height.
+    Otherwise (a tiled input whose row of tiles is larger than the budget) windows one block high and as many whole
+    blocks wide as fit, so every input tile is decoded once and every output tile written whole.
     """
     height, width = grid.height, grid.width
     bh, bw = max(1, min(int(block_shape[0]), height)), max(1, min(int(block_shape[1]), width))
     max_pixels = max(1, int(max_pixels))
-    if width <= max_pixels:
+    tiled = bw < width
+    if width * bh <= max_pixels or (not tiled and width <= max_pixels):
         rows = min(height, _fit(max_pixels // width, (math.lcm(bh, TILE), bh)))
         return [Window(0, r, width, min(rows, height - r)) for r in range(0, height, rows)]
     rows = bh if bh * bw <= max_pixels else max(1, max_pixels // bw)

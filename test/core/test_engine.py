@@ -272,3 +272,7 @@ def test_windows_tile_the_grid_within_budget(height, width, bh, bw, max_pixels):
         # full-width windows whose heights are whole input blocks (but the last)
         assert all(w.width == width for w in windows)
         assert all(w.height % min(bh, height) == 0 for w in windows[:-1])
+    elif bw < width and min(bh, height) * bw <= max_pixels:
+        # a tiled input whose row of tiles does not fit: windows of whole tiles (but at the edges)
+        assert all(w.height == min(bh, height) or w.row_off + w.height == height for w in windows)
+        assert all(w.width % bw == 0 or w.col_off + w.width == width for w in windows)
