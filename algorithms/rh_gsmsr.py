@@ -5,9 +5,8 @@ import operator
 from qgis.core import QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer
 
 from .base import CarbonSinkAlgorithm, tr
+from .rh_pei import PRECIPITATION, TEMPERATURE, add_monthly_climate
 
-TEMPERATURE = "TEMPERATURE"
-PRECIPITATION = "PRECIPITATION"
 SOIL_CARBON = "SOIL_CARBON"
 SOIL_CARBON_CONSTANT = "SOIL_CARBON_CONSTANT"
 CONVERSION = "CONVERSION"
@@ -54,16 +53,7 @@ class RhGsmsrAlgorithm(CarbonSinkAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
         from ..core.respiration import GSMSR_DEFAULTS
 
-        self.add_series(
-            TEMPERATURE,
-            "Monthly mean air temperature (deg C)",
-            "Monthly mean air temperature in deg C, 12 bands per year, January first.",
-        )
-        self.add_series(
-            PRECIPITATION,
-            "Monthly precipitation (mm)",
-            "Monthly precipitation totals in mm (converted to cm for GSMSR), the same months.",
-        )
+        add_monthly_climate(self, " (converted to cm for GSMSR)")
         self.add(
             QgsProcessingParameterRasterLayer(SOIL_CARBON, tr("Soil organic carbon density (kg C m-2)"), optional=True),
             "Soil organic carbon density of the top 20 cm in kg C m-2 (t/ha / 10), one band on the same grid. "

@@ -26,6 +26,20 @@ grid.</p>
 Qinghai-Tibet Plateau. J. Integr. Plant Biol. 51, 521-526.</p>"""
 
 
+def add_monthly_climate(alg: CarbonSinkAlgorithm, precipitation_note: str = "") -> None:
+    """TEMPERATURE and PRECIPITATION: monthly stacks, 12 bands per year, January first."""
+    alg.add_series(
+        TEMPERATURE,
+        "Monthly mean air temperature (deg C)",
+        "Monthly mean air temperature in deg C, 12 bands per year, January first.",
+    )
+    alg.add_series(
+        PRECIPITATION,
+        "Monthly precipitation (mm)",
+        f"Monthly precipitation totals in mm{precipitation_note}, the same months as TEMPERATURE.",
+    )
+
+
 class RhPeiAlgorithm(CarbonSinkAlgorithm):
     ALG_ID = "rh_pei"
     DISPLAY_NAME = "Heterotrophic respiration (Pei)"
@@ -33,16 +47,7 @@ class RhPeiAlgorithm(CarbonSinkAlgorithm):
     HELP = HELP
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS's name)
-        self.add_series(
-            TEMPERATURE,
-            "Monthly mean air temperature (deg C)",
-            "Monthly mean air temperature in deg C, 12 bands per year, January first.",
-        )
-        self.add_series(
-            PRECIPITATION,
-            "Monthly precipitation (mm)",
-            "Monthly precipitation totals in mm, the same months as TEMPERATURE.",
-        )
+        add_monthly_climate(self)
         self.add_first_year()
         self.add_enum(
             TIME_STEP,
