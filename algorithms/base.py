@@ -466,23 +466,21 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
         from ..core.stack import check_aligned
 
         grid = check_aligned(inputs)
+        counts: dict[str, int] = {}
         with self.transaction(grid, parameters) as tx:
             for spec in specs:
                 tx.add(spec)
-            merged = run_blocks(
-                inputs,
-                compute,
-                tx,
-                merge=merge,
-                scratch_bytes_per_pixel=scratch,
-                **self.engine_options(parameters, context, feedback),
-            )
+            merged = run_blocks(inputs, compute, tx, merge=merge, scratch_bytes_per_pixel=scratch,
+                                valid_counts=counts, **self.engine_options(parameters, context, feedback))
+            empty = [s for s in inputs if counts.get(s.name, 0) == 0]
+            if empty:
+                nodata = {src.nodata for src in empty[0].sources}
+                raise InputError(f"{empty[0].label()} holds no valid data: every pixel is nodata (its nodata value: "
+                                 f"{', '.join(str(v) for v in nodata)}). Check the file, its nodata value and extent.")
             if require_valid and require_valid in tx and tx.valid_count(require_valid) == 0:
                 names = what or ", ".join(s.label() for s in inputs)
-                raise InputError(
-                    f"No valid result: {names} hold(s) no valid data where it is needed (every pixel "
-                    "is nodata). Check the inputs' nodata values and extents."
-                )
+                raise InputError(f"No valid result: {names} hold(s) no valid data where it is needed (every pixel "
+                                 "is nodata). Check the inputs' nodata values and extents.")
             done = tx.commit()
         for spec in specs:
             if spec.scheme is not None and spec.path:

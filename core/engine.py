@@ -113,6 +113,7 @@ def run_blocks(
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     max_pixels: int | None = None,
+    valid_counts: dict[str, int] | None = None,
 ) -> Any:
     """Run ``compute`` on every block of the aligned ``inputs`` and write its arrays into ``outputs``.
 
@@ -129,6 +130,7 @@ def run_blocks(
     progress : called with the fraction done (0..1) after each block.
     is_cancelled : polled between blocks; when it returns True the run stops and raises :class:`Cancelled`.
     max_pixels : force the block size (tests).
+    valid_counts : when given, filled with the number of valid (non-NaN) values read from each input, by name.
     """
     if not inputs:
         raise ValueError("run_blocks needs at least one input")
@@ -144,13 +146,15 @@ def run_blocks(
 
     def work(index: int, window: Window) -> Any:
         data = {s.name: r.read(window) for s, r in zip(inputs, readers)}
+        counts = {name: int(np.count_nonzero(~np.isnan(a))) for name, a in data.items()} if valid_counts is not None \
+            else None
         result = compute(Block(index, window, data, grid))
         if not isinstance(result, Result):
             result = Result(result)
         if outputs is not None:
             for key, arr in result.arrays.items():
                 outputs.write(key, arr, window)
-        return result.partial
+        return result.partial, counts
 
     merged: Any = None
     pending: dict[int, Any] = {}
@@ -169,8 +173,11 @@ def run_blocks(
             finished, _ = wait(list(in_flight), timeout=0.25, return_when=FIRST_COMPLETED)
             for fut in finished:
                 i, w = in_flight.pop(fut)
-                pending[i] = fut.result()  # re-raises a worker's error here
+                pending[i], counts = fut.result()  # re-raises a worker's error here
                 done_pixels += w.width * w.height
+                if counts is not None:
+                    for name, n in counts.items():
+                        valid_counts[name] = valid_counts.get(name, 0) + n
             while next_to_merge in pending:
                 part = pending.pop(next_to_merge)
                 if merge is not None and part is not None:

@@ -677,3 +677,17 @@ def test_single_band_map_without_year(qgis_process, tmp_path):
     rows = list(_csv.DictReader(open(tmp_path / "t.csv")))
     assert len(rows) == 1 and rows[0]["zone"] == "all" and rows[0]["year"] == ""
     assert float(rows[0]["min"]) == 0 and float(rows[0]["max"]) == 119
+
+
+def test_all_nodata_input_is_refused(qgis_process, tmp_path):
+    path = tmp_path / "empty.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=3, count=3, dtype="float32", nodata=-1,
+                       crs="EPSG:4326", transform=rasterio.transform.from_origin(0, 3, 1, 1)) as ds:
+        ds.write(np.full((3, 3, 4), -1, "float32"))
+    for alg in ("zonal_statistics", "class_area"):
+        out = tmp_path / f"{alg}.csv"
+        proc = qgis_process("run", f"carbonsink:{alg}", f"--INPUT={path}", "--FIRST_YEAR=2000",
+                            f"--OUTPUT_TABLE={out}", check=False)
+        assert proc.returncode != 0, alg
+        assert "holds no valid data: every pixel is nodata" in proc.stdout + proc.stderr
+        assert not out.exists()
