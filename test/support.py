@@ -69,3 +69,9 @@ def ellipsoid_row_areas(transform, height):
         south = math.radians(transform.f + (r + 1) * transform.e)
         out.append(b2 * math.radians(transform.a) / 2 * (q(north) - q(south)))
     return np.array(out)
+
+
+def pairwise(seq):
+    """``itertools.pairwise`` (Python 3.10+), for the Python 3.9 that QGIS 3.22 embeds on Windows."""
+    seq = list(seq)
+    return zip(seq, seq[1:])

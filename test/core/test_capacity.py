@@ -1,6 +1,5 @@
 """Tests of core.capacity: carbon sink carrying capacity (CSCC), potential, saturation and the yearly table."""
 
-import itertools
 import math
 import warnings
 
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import pairwise
 
 from core import capacity
 from core.capacity import YEAR_NODATA, cscc, cscc_year_partials, cscc_year_table, merge_partials
@@ -237,8 +237,8 @@ def test_partials_merge_is_invariant_to_block_splitting(seed, rows, cols, data):
     r_edges = [0] + [c for c in cut_r if c < rows] + [rows]
     c_edges = [0] + [c for c in cut_c if c < cols] + [cols]
     merged = None
-    for r0, r1 in itertools.pairwise(r_edges):
-        for c0, c1 in itertools.pairwise(c_edges):
+    for r0, r1 in pairwise(r_edges):
+        for c0, c1 in pairwise(c_edges):
             if r1 <= r0 or c1 <= c0:
                 continue
             blk = npp[:, r0:r1, c0:c1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import tracemalloc
 import warnings
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import pairwise
 
 from core.classes import CLASS_NODATA
 from core.errors import InputError
@@ -89,7 +89,7 @@ def ref_prefix(series: np.ndarray) -> float:
 
 def ref_prefix_diff(series: np.ndarray) -> float:
     s = [float(v) for v in series if not math.isnan(v)]
-    d = [float(Fraction(b) - Fraction(a)) for a, b in itertools.pairwise(s)]  # a float difference, as computed
+    d = [float(Fraction(b) - Fraction(a)) for a, b in pairwise(s)]  # a float difference, as computed
     return ref_prefix(np.array(d))
 
 

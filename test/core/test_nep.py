@@ -1,12 +1,12 @@
 """Tests of core.nep: NEP = NPP - Rh, class schemes and the per-year table merged over blocks."""
 
-import itertools
 import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import pairwise
 
 from core import nep as n
 from core.classes import CLASS_NODATA, ClassScheme, classify_by_breaks
@@ -236,8 +236,8 @@ def test_partials_are_invariant_to_blocks(case):
     nep, area, row_edges, col_edges = case
     whole = n.nep_year_partials(nep, area)
     merged = None
-    for r0, r1 in itertools.pairwise(row_edges):
-        for c0, c1 in itertools.pairwise(col_edges):
+    for r0, r1 in pairwise(row_edges):
+        for c0, c1 in pairwise(col_edges):
             if r1 > r0 and c1 > c0:
                 merged = n.merge_partials(merged, n.nep_year_partials(nep[:, r0:r1, c0:c1], area[r0:r1]))
     assert set(merged) == {"valid_area", "weighted_sum", "sink_area", "source_area"}

@@ -1,6 +1,5 @@
 """Tests of core.resilience: growing-window slopes, maintenance surfaces, counts, decay fit, RS (seed 001)."""
 
-import itertools
 import math
 import warnings
 from fractions import Fraction
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.optimize import curve_fit
+from support import pairwise
 
 from core import resilience as rs_mod
 from core.errors import InputError
@@ -332,8 +332,8 @@ def test_resilience_block_is_invariant_to_block_splitting(seed, rows, cols, data
     r_edges = sorted({0, rows, *[c for c in cut_r if c < rows]})
     c_edges = sorted({0, cols, *[c for c in cut_c if c < cols]})
     merged = None
-    for r0, r1 in itertools.pairwise(r_edges):
-        for c0, c1 in itertools.pairwise(c_edges):
+    for r0, r1 in pairwise(r_edges):
+        for c0, c1 in pairwise(c_edges):
             part = resilience_block(npp[:, r0:r1, c0:c1], years, ev, zones[r0:r1, c0:c1], 3)
             np.testing.assert_array_equal(part["positive_years"], whole["positive_years"][r0:r1, c0:c1])
             np.testing.assert_array_equal(part["negative_years"], whole["negative_years"][r0:r1, c0:c1])

@@ -8,7 +8,6 @@ nothing from the generator module.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
@@ -23,6 +22,7 @@ import pytest
 import rasterio
 from rasterio.transform import Affine
 from scipy import stats
+from support import pairwise
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "sample" / "make_sample_data.py"
@@ -351,7 +351,7 @@ def _gpkg_polygon(blob: bytes) -> list[list[tuple[float, float]]]:
 
 def _inside(ring: list[tuple[float, float]], x: np.ndarray, y: np.ndarray) -> np.ndarray:
     inside = np.zeros(x.shape, dtype=bool)
-    for (x0, y0), (x1, y1) in itertools.pairwise(ring):
+    for (x0, y0), (x1, y1) in pairwise(ring):
         crosses = (y0 > y) != (y1 > y)
         with np.errstate(divide="ignore", invalid="ignore"):
             xc = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
@@ -383,7 +383,7 @@ def test_regions(run1, signals):
     assert (member.sum(axis=0) == 1).all()  # every pixel centre in exactly one region
     zone = member.argmax(axis=0)
     # a boundary on pixel edges: lon 101.0 (between columns 49 and 50) from lat 40 to 44
-    edges = [(a, b) for ring in rings for a, b in itertools.pairwise(ring) if a[0] == b[0] == 101.0]
+    edges = [(a, b) for ring in rings for a, b in pairwise(ring) if a[0] == b[0] == 101.0]
     assert edges and all({a[1], b[1]} == {40.0, 44.0} for a, b in edges)
     assert (zone[:40, 49] != zone[:40, 50]).all()
     # boundaries cross some planted areas

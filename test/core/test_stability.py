@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import pairwise
 
 from core.classes import CLASS_NODATA, classify_by_breaks
 from core.errors import InputError
@@ -253,7 +254,7 @@ def test_sample_collector_independent_of_blocks(n_rows, n_cols, size, seed, data
     col_cuts = sorted(data.draw(st.sets(st.integers(1, max(1, n_cols - 1)), max_size=4)))
     rb = [0] + [c for c in row_cuts if c < n_rows] + [n_rows]
     cb = [0] + [c for c in col_cuts if c < n_cols] + [n_cols]
-    blocks = [(r0, r1, c0, c1) for r0, r1 in itertools.pairwise(rb) for c0, c1 in itertools.pairwise(cb)]
+    blocks = [(r0, r1, c0, c1) for r0, r1 in pairwise(rb) for c0, c1 in pairwise(cb)]
     order = data.draw(st.permutations(range(len(blocks))))
     sc = SampleCollector(size=size, seed=seed)
     for i in order:
@@ -307,7 +308,7 @@ def _brute_force_sdcm(values: np.ndarray, k: int) -> float:
     best = math.inf
     for cuts in itertools.combinations(range(1, n), k - 1):
         bounds = (0, *cuts, n)
-        cost = sum(float(((s[a:b] - s[a:b].mean()) ** 2).sum()) for a, b in itertools.pairwise(bounds))
+        cost = sum(float(((s[a:b] - s[a:b].mean()) ** 2).sum()) for a, b in pairwise(bounds))
         best = min(best, cost)
     return best
 
