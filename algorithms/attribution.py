@@ -9,13 +9,9 @@ from .base import CarbonSinkAlgorithm, tr
 from .partial_correlation import (
     FACTOR_HELP,
     INPUT,
-    MIN_VALID,
     TIME_STEP_HELP,
     add_factor_parameters,
-    factor_names,
-    given_factors,
-    log_factors,
-    open_target_and_factors,
+    open_factor_run,
 )
 
 USE_CORRELATION = "USE_CORRELATION"
@@ -139,20 +135,15 @@ class AttributionAlgorithm(CarbonSinkAlgorithm):
         from ..core import drivers
         from ..core.classes import class_areas
         from ..core.engine import Result
-        from ..core.series import resolve_min_valid
         from ..core.writer import OutputSpec
 
-        factors = given_factors(self, parameters, context)
-        names = factor_names(self, parameters, context, factors)
-        series, years = open_target_and_factors(self, parameters, context, feedback, factors)
+        factors, names, series, years, min_valid = open_factor_run(self, parameters, context, feedback)
         k = len(factors)
         use_correlation = self.parameterAsBool(parameters, USE_CORRELATION, context)
-        min_valid = resolve_min_valid(self.parameterAsInt(parameters, MIN_VALID, context), len(years))
         scheme = drivers.ATTRIBUTION_SCHEME
         span = f"{years[0]}-{years[-1]}"
         target_units = series[0].units or "target units"
         per_year = f"{target_units} per year"
-        log_factors(feedback, names, series[1:])
         if use_correlation:
             feedback.warn(
                 "USE_CORRELATION: contributions are correlation coefficient x factor trend (seed 002), in "

@@ -138,6 +138,19 @@ def open_target_and_factors(alg: CarbonSinkAlgorithm, parameters, context, feedb
     return alg.series_with_years(parameters, context, feedback, [INPUT, *factors])
 
 
+def open_factor_run(alg: CarbonSinkAlgorithm, parameters, context, feedback):
+    """What both driver algorithms start with: the factor parameters given, their names, the opened target and
+    factors with their common years, and MIN_VALID as a count. Returns (factors, names, series, years, min_valid)."""
+    from ..core.series import resolve_min_valid
+
+    factors = given_factors(alg, parameters, context)
+    names = factor_names(alg, parameters, context, factors)
+    series, years = open_target_and_factors(alg, parameters, context, feedback, factors)
+    min_valid = resolve_min_valid(alg.parameterAsInt(parameters, MIN_VALID, context), len(years))
+    log_factors(feedback, names, series[1:])
+    return factors, names, series, years, min_valid
+
+
 def log_factors(feedback, names: list[str], factor_series) -> None:
     feedback.info(
         "Factors: "
@@ -258,23 +271,18 @@ class PartialCorrelationAlgorithm(CarbonSinkAlgorithm):
         from ..core import drivers
         from ..core.classes import class_areas
         from ..core.engine import Result
-        from ..core.series import resolve_min_valid
         from ..core.writer import OutputSpec
 
-        factors = given_factors(self, parameters, context)
-        names = factor_names(self, parameters, context, factors)
-        series, years = open_target_and_factors(self, parameters, context, feedback, factors)
+        factors, names, series, years, min_valid = open_factor_run(self, parameters, context, feedback)
         k = len(factors)
         method_label, method = METHODS[self.parameterAsEnum(parameters, METHOD, context)]
         alpha = self.parameterAsDouble(parameters, ALPHA, context)
         significant_only = self.parameterAsBool(parameters, DOMINANT_SIGNIFICANT_ONLY, context)
-        min_valid = resolve_min_valid(self.parameterAsInt(parameters, MIN_VALID, context), len(years))
         dom_scheme = drivers.dominant_scheme(names)
         class_scheme = drivers.CORRELATION_SCHEME
         span = f"{years[0]}-{years[-1]}"
         kind = "plain" if k == 1 else "partial"
         what = f"{kind} {method_label} correlation of {series[0].label()} with {', '.join(names)}, {span}"
-        log_factors(feedback, names, series[1:])
         tags = {
             "factors": names,
             "method": method,
