@@ -363,17 +363,20 @@ class CarbonSinkAlgorithm(QgsProcessingAlgorithm):
             return None
         return self.parameterAsInt(parameters, FIRST_YEAR, context)
 
-    def series_with_years(self, parameters, context, feedback: Feedback, names: Sequence[str], monthly: bool = False):
+    def series_with_years(self, parameters, context, feedback: Feedback, names: Sequence[str], monthly: bool = False,
+                          opened=None):
         """Open the time series ``names`` (the first is the reference) and give their common years.
 
         Every series must have the reference's band count; years come from FIRST_YEAR or the reference's
-        metadata, and a series whose own metadata gives other years is refused.
+        metadata, and a series whose own metadata gives other years is refused. ``opened``: the series already
+        opened by the caller, in the order of ``names`` (not opened again).
         """
         from ..core.errors import InputError
         from ..core.stack import check_same_years, resolve_years
 
         first_year = self.first_year(parameters, context)
-        series = [self.open_series(parameters, n, context, feedback) for n in names]
+        series = list(opened) if opened is not None else [self.open_series(parameters, n, context, feedback)
+                                                               for n in names]
         ref = series[0]
         step = "months" if monthly else "years"
         for other in series[1:]:

@@ -126,16 +126,17 @@ def open_target_and_factors(alg: CarbonSinkAlgorithm, parameters, context, feedb
     """Open INPUT and the factors with their common years; a monthly factor is refused with the fix."""
     from ..core.errors import InputError
 
-    target = alg.open_series(parameters, INPUT, context)
-    for name in factors:
-        other = alg.open_series(parameters, name, context)
+    names = [INPUT, *factors]
+    series = [alg.open_series(parameters, name, context, feedback) for name in names]
+    target = series[0]
+    for name, other in zip(factors, series[1:]):
         if other.count == 12 * target.count and other.count != target.count:
             raise InputError(
                 f"{name} has {other.count} bands, 12 per band of INPUT ({target.count}): it looks like a monthly "
                 "stack. The analysis is annual: aggregate the months to annual values first (mean temperature, "
                 "total precipitation), e.g. with the Raster calculator, then give the annual stack."
             )
-    return alg.series_with_years(parameters, context, feedback, [INPUT, *factors])
+    return alg.series_with_years(parameters, context, feedback, names, opened=series)
 
 
 def open_factor_run(alg: CarbonSinkAlgorithm, parameters, context, feedback):
